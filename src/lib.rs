@@ -1,0 +1,1 @@
+//! tinyftpd: a small, fast, secure FTP server that serves one directory.

@@ -1,0 +1,4 @@
+//! The `tinyftpd` binary: parse flags, bind, serve.
+fn main() {
+    println!("tinyftpd");
+}
