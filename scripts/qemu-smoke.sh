@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Smoke-test the static release binaries with curl, on loopback only.
+#
+#   scripts/qemu-smoke.sh [ARCH...]    ARCH: aarch64 armv7 x86_64 (default: aarch64 armv7)
+#
+# Builds dist/tinyftpd-<arch> with build-release.sh (NO_BUILD=1 skips that),
+# runs it under qemu-user (qemu-aarch64-static / qemu-arm-static; x86_64 runs
+# natively) and checks anonymous download, authenticated upload, LIST,
+# passive and active mode. Prints PASS/FAIL per step; exits 1 on any failure.
+# TINYFTPD=path tests that binary instead of dist/ (one ARCH only).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+CURL_TIMEOUT=${CURL_TIMEOUT:-30}   # seconds per curl
+START_TIMEOUT=${START_TIMEOUT:-20} # seconds to wait for "listening on"
+
+die() { echo "qemu-smoke: $*" >&2; exit 1; }
+
+runner_of() {
+    case $1 in
+        x86_64) echo "" ;;
+        aarch64) echo qemu-aarch64-static ;;
+        armv7) echo qemu-arm-static ;;
+        *) die "unknown arch '$1' (aarch64, armv7, x86_64)" ;;
+    esac
+}
+
+arches=("$@")
+((${#arches[@]})) || arches=(aarch64 armv7)
+for arch in "${arches[@]}"; do runner_of "$arch" >/dev/null; done
+
+command -v curl >/dev/null || die "curl is missing; run: apt-get install -y curl"
+for arch in "${arches[@]}"; do
+    runner=$(runner_of "$arch")
+    if [[ -n $runner ]] && ! command -v "$runner" >/dev/null; then
+        [[ $(id -u) -eq 0 ]] || die "$runner is missing; run: apt-get install -y qemu-user-static"
+        apt-get install -y qemu-user-static >&2
+        command -v "$runner" >/dev/null || die "$runner still missing after installing qemu-user-static"
+    fi
+done
+
+if [[ ${NO_BUILD:-0} != 1 && -z ${TINYFTPD:-} ]]; then
+    scripts/build-release.sh "${arches[@]}" >&2 || die "build failed"
+fi
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fails=0
+passes=0
+pass() { echo "PASS $arch: $1"; passes=$((passes + 1)); }
+fail() {
+    echo "FAIL $arch: $1${2:+ ($2)}"
+    fails=$((fails + 1))
+}
+
+# fcurl ARGS...: curl that cannot hang, quiet unless it fails
+fcurl() {
+    timeout "$CURL_TIMEOUT" curl -sS --max-time "$CURL_TIMEOUT" "$@" 2>>"$tmp/curl.err"
+}
+
+# start NAME ARGS...: starts the server, sets $port and $server_pid.
+# Reads stdout through a fifo until the "listening on 127.0.0.1:PORT" line,
+# for at most START_TIMEOUT seconds, then drains it to $tmp/NAME.out.
+start() {
+    local name=$1
+    shift
+    local fifo=$tmp/$name.fifo line deadline=$((SECONDS + START_TIMEOUT))
+    mkfifo "$fifo"
+    exec 3<>"$fifo" # read-write: opening never blocks
+    # shellcheck disable=SC2086 # $runner is empty or one word
+    $runner "$bin" "$@" >"$fifo" 2>"$tmp/$name.err" &
+    server_pid=$!
+    pids+=("$server_pid")
+    port=
+    while ((SECONDS < deadline)); do
+        if read -r -t 1 line <&3; then
+            echo "$line" >>"$tmp/$name.out"
+            if [[ $line =~ listening\ on\ 127\.0\.0\.1:([0-9]+)([,[:space:]]|$) ]]; then
+                port=${BASH_REMATCH[1]}
+                break
+            fi
+        elif ! kill -0 "$server_pid" 2>/dev/null; then
+            break
+        fi
+    done
+    cat <&3 >>"$tmp/$name.out" &
+    pids+=("$!")
+    exec 3<&-
+    if [[ -n $port ]]; then
+        pass "start $name (port $port)"
+        return 0
+    fi
+    local why="no 'listening on 127.0.0.1:PORT' line within ${START_TIMEOUT}s" st=0
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        wait "$server_pid" || st=$?
+        why="exited with status $st without a 'listening on 127.0.0.1:PORT' line"
+    fi
+    fail "start $name" "$why"
+    sed 's/^/    stdout: /' "$tmp/$name.out" 2>/dev/null | tail -n 5
+    sed 's/^/    stderr: /' "$tmp/$name.err" | tail -n 5
+    return 1
+}
+
+# same_file STEP EXPECTED ACTUAL
+same_file() {
+    if cmp -s "$2" "$3"; then
+        pass "$1"
+    else
+        fail "$1" "content differs or missing"
+    fi
+}
+
+# curl mode flags: pasv forces PASV (no EPSV), epsv is curl's default, active uses EPRT/PORT
+mode_flags() {
+    case $1 in
+        pasv) echo --disable-epsv ;;
+        epsv) echo ;;
+        active) echo --ftp-port 127.0.0.1 ;;
+    esac
+}
+
+smoke() {
+    local srv=$tmp/srv-$arch mode flags fails_before=$fails
+    rm -rf "$srv" && mkdir -p "$srv"
+    head -c 1048579 /dev/urandom >"$srv/hello.bin"
+    head -c 777777 /dev/urandom >"$tmp/upload.bin"
+    : >"$tmp/curl.err"
+
+    local auth_port anon_port
+    start "$arch-auth" -p 0 -b 127.0.0.1 -w -u alice:secret "$srv" && auth_port=$port
+    start "$arch-anon" -p 0 -b 127.0.0.1 --anonymous "$srv" && anon_port=$port
+
+    if [[ -n ${anon_port:-} ]]; then
+        local url=ftp://127.0.0.1:$anon_port
+        for mode in pasv epsv active; do
+            flags=$(mode_flags $mode)
+            rm -f "$tmp/down.bin"
+            # shellcheck disable=SC2086
+            fcurl $flags -o "$tmp/down.bin" "$url/hello.bin" || true
+            same_file "anonymous download ($mode)" "$srv/hello.bin" "$tmp/down.bin"
+            # shellcheck disable=SC2086
+            if fcurl $flags "$url/" | grep -q 'hello\.bin'; then
+                pass "LIST anonymous ($mode)"
+            else
+                fail "LIST anonymous ($mode)" "hello.bin not in listing"
+            fi
+        done
+        if ! fcurl -T "$tmp/upload.bin" "$url/anon.bin" 2>/dev/null && [[ ! -e $srv/anon.bin ]]; then
+            pass "anonymous upload refused (no -w)"
+        else
+            fail "anonymous upload refused (no -w)" "upload went through"
+        fi
+    fi
+
+    if [[ -n ${auth_port:-} ]]; then
+        local url=ftp://127.0.0.1:$auth_port
+        for mode in pasv active; do
+            flags=$(mode_flags $mode)
+            # shellcheck disable=SC2086
+            fcurl $flags -u alice:secret -T "$tmp/upload.bin" "$url/up-$mode.bin" || true
+            same_file "authenticated upload ($mode)" "$tmp/upload.bin" "$srv/up-$mode.bin"
+            rm -f "$tmp/down.bin"
+            # shellcheck disable=SC2086
+            fcurl $flags -u alice:secret -o "$tmp/down.bin" "$url/up-$mode.bin" || true
+            same_file "authenticated download ($mode)" "$tmp/upload.bin" "$tmp/down.bin"
+        done
+        if fcurl -u alice:secret "$url/" | grep -q 'up-pasv\.bin'; then
+            pass "LIST authenticated"
+        else
+            fail "LIST authenticated" "up-pasv.bin not in listing"
+        fi
+        if ! fcurl -u alice:wrong "$url/" >/dev/null 2>&1; then
+            pass "wrong password refused"
+        else
+            fail "wrong password refused" "login succeeded"
+        fi
+    fi
+
+    if ((fails > fails_before)) && [[ -s $tmp/curl.err ]]; then
+        sed 's/^/    curl: /' "$tmp/curl.err" | sort | uniq -c | head -n 10
+    fi
+}
+
+for arch in "${arches[@]}"; do
+    runner=$(runner_of "$arch")
+    bin=${TINYFTPD:-dist/tinyftpd-$arch}
+    echo "== $arch: $bin${runner:+ under $runner}"
+    if [[ ! -x $bin ]]; then
+        fail "binary" "$bin missing"
+        continue
+    fi
+    smoke
+    # stop this arch's servers before the next one
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    pids=()
+done
+
+echo "$passes passed, $fails failed"
+((fails == 0))
