@@ -21,6 +21,18 @@ const CHUNK: usize = 256 * 1024;
 pub enum Flow {
     Continue,
     Abort,
+    /// No progress on the data connection for the data timeout.
+    Stalled,
+}
+
+impl Flow {
+    fn check(self) -> Result<(), TransferError> {
+        match self {
+            Flow::Continue => Ok(()),
+            Flow::Abort => Err(TransferError::Aborted),
+            Flow::Stalled => Err(TransferError::Network(io::ErrorKind::TimedOut.into())),
+        }
+    }
 }
 
 /// Why a transfer stopped early; the session maps each to its reply.
@@ -48,9 +60,7 @@ pub fn send(
     let mut converted = Vec::new();
     let mut total = 0u64;
     loop {
-        if watch(total) == Flow::Abort {
-            return Err(TransferError::Aborted);
-        }
+        watch(total).check()?;
         let n = read_retrying(file, &mut buf).map_err(TransferError::Disk)?;
         if n == 0 {
             return Ok(total);
@@ -79,9 +89,7 @@ pub fn receive(
     let mut pending_cr = false;
     let mut total = 0u64;
     loop {
-        if watch(total) == Flow::Abort {
-            return Err(TransferError::Aborted);
-        }
+        watch(total).check()?;
         let n = read_retrying(data, &mut buf).map_err(TransferError::Network)?;
         if n == 0 {
             if pending_cr {

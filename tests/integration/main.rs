@@ -4,4 +4,5 @@
 mod support;
 
 mod binary;
+mod commands;
 mod protocol;
