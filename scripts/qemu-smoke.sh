@@ -6,7 +6,7 @@
 # Builds dist/tinyftpd-<arch> with build-release.sh (NO_BUILD=1 skips that),
 # runs it under qemu-user (qemu-aarch64-static / qemu-arm-static; x86_64 runs
 # natively) and checks anonymous download, authenticated upload, LIST,
-# passive and active mode. Prints PASS/FAIL per step; exits 1 on any failure.
+# passive and active mode, and SIZE/REST past 4 GiB (a sparse file). Prints PASS/FAIL per step; exits 1 on any failure.
 # TINYFTPD=path tests that binary instead of dist/ (one ARCH only).
 set -euo pipefail
 
@@ -138,6 +138,11 @@ smoke() {
     rm -rf "$srv" && mkdir -p "$srv"
     head -c 1048579 /dev/urandom >"$srv/hello.bin"
     head -c 777777 /dev/urandom >"$tmp/upload.bin"
+    # sparse, just over 4 GiB, with data past 4 GiB: 64-bit offsets on 32-bit targets
+    truncate -s $((4 * 1024 * 1024 * 1024 + 1048576)) "$srv/huge.bin"
+    head -c 4096 /dev/urandom |
+        dd of="$srv/huge.bin" bs=4096 seek=$((1024 * 1024 + 100)) conv=notrunc status=none
+    tail -c 1048576 "$srv/huge.bin" >"$tmp/huge-tail.bin"
     : >"$tmp/curl.err"
 
     local auth_port anon_port
@@ -159,6 +164,14 @@ smoke() {
                 fail "LIST anonymous ($mode)" "hello.bin not in listing"
             fi
         done
+        if fcurl -I "$url/huge.bin" | tr -d '\r' | grep -qx "Content-Length: $((4 * 1024 * 1024 * 1024 + 1048576))"; then
+            pass "SIZE of a file over 4 GiB"
+        else
+            fail "SIZE of a file over 4 GiB"
+        fi
+        rm -f "$tmp/down.bin"
+        fcurl -r 4294967296- -o "$tmp/down.bin" "$url/huge.bin" || true
+        same_file "REST+RETR past 4 GiB" "$tmp/huge-tail.bin" "$tmp/down.bin"
         if ! fcurl -T "$tmp/upload.bin" "$url/anon.bin" 2>/dev/null && [[ ! -e $srv/anon.bin ]]; then
             pass "anonymous upload refused (no -w)"
         else
