@@ -6,7 +6,8 @@
 # Builds dist/tinyftpd-<arch> with build-release.sh (NO_BUILD=1 skips that),
 # runs it under qemu-user (qemu-aarch64-static / qemu-arm-static; x86_64 runs
 # natively) and checks anonymous download, authenticated upload, LIST,
-# passive and active mode, and SIZE/REST past 4 GiB (a sparse file). Prints PASS/FAIL per step; exits 1 on any failure.
+# passive and active mode, SIZE/REST past 4 GiB (a sparse file), socket
+# activation (LISTEN_FDS) and --inetd (through systemd-socket-activate). Prints PASS/FAIL per step; exits 1 on any failure.
 # TINYFTPD=path tests that binary instead of dist/ (one ARCH only).
 set -euo pipefail
 
@@ -72,24 +73,26 @@ fcurl() {
     timeout "$CURL_TIMEOUT" curl -sS --max-time "$CURL_TIMEOUT" "$@" 2>>"$tmp/curl.err"
 }
 
-# start NAME ARGS...: starts the server, sets $port and $server_pid.
-# Reads stdout through a fifo until the "listening on 127.0.0.1:PORT" line,
-# for at most START_TIMEOUT seconds, then drains it to $tmp/NAME.out.
+LISTEN_RE='listening on 127\.0\.0\.1:([0-9]+)([,[:space:]]|$)'
+
+# start NAME REGEX CMD...: runs CMD in the background with stdout and stderr
+# into a fifo and reads it, for at most START_TIMEOUT seconds, until a line
+# matches REGEX, whose first group is the port; then drains the fifo to
+# $tmp/NAME.out. Sets $port and $server_pid.
 start() {
-    local name=$1
-    shift
+    local name=$1 re=$2
+    shift 2
     local fifo=$tmp/$name.fifo line deadline=$((SECONDS + START_TIMEOUT))
     mkfifo "$fifo"
     exec 3<>"$fifo" # read-write: opening never blocks
-    # shellcheck disable=SC2086 # $runner is empty or one word
-    $runner "$bin" "$@" >"$fifo" 2>"$tmp/$name.err" &
+    "$@" >"$fifo" 2>&1 &
     server_pid=$!
     pids+=("$server_pid")
     port=
     while ((SECONDS < deadline)); do
         if read -r -t 1 line <&3; then
             echo "$line" >>"$tmp/$name.out"
-            if [[ $line =~ listening\ on\ 127\.0\.0\.1:([0-9]+)([,[:space:]]|$) ]]; then
+            if [[ $line =~ $re ]]; then
                 port=${BASH_REMATCH[1]}
                 break
             fi
@@ -104,14 +107,13 @@ start() {
         pass "start $name (port $port)"
         return 0
     fi
-    local why="no 'listening on 127.0.0.1:PORT' line within ${START_TIMEOUT}s" st=0
+    local why="no line matching '$re' within ${START_TIMEOUT}s" st=0
     if ! kill -0 "$server_pid" 2>/dev/null; then
         wait "$server_pid" || st=$?
-        why="exited with status $st without a 'listening on 127.0.0.1:PORT' line"
+        why="exited with status $st before a line matching '$re'"
     fi
     fail "start $name" "$why"
-    sed 's/^/    stdout: /' "$tmp/$name.out" 2>/dev/null | tail -n 5
-    sed 's/^/    stderr: /' "$tmp/$name.err" | tail -n 5
+    sed 's/^/    output: /' "$tmp/$name.out" 2>/dev/null | tail -n 8
     return 1
 }
 
@@ -133,6 +135,51 @@ mode_flags() {
     esac
 }
 
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# download_and_list STEP URL SRV: anonymous RETR (passive and active) and LIST
+download_and_list() {
+    local step=$1 url=$2 srv=$3 mode flags
+    for mode in pasv active; do
+        flags=$(mode_flags $mode)
+        rm -f "$tmp/down.bin"
+        # shellcheck disable=SC2086
+        fcurl $flags -o "$tmp/down.bin" "$url/hello.bin" || true
+        same_file "$step download ($mode)" "$srv/hello.bin" "$tmp/down.bin"
+    done
+    if fcurl "$url/" | grep -q 'hello\.bin'; then
+        pass "$step LIST"
+    else
+        fail "$step LIST" "hello.bin not in listing"
+    fi
+}
+
+# Socket activation (LISTEN_FDS, as tinyftpd.socket) and one process per
+# connection on stdin/stdout (--inetd, as tinyftpd-inetd.socket), both through
+# systemd-socket-activate, which implements the same protocols as systemd.
+activation_steps() {
+    local srv=$1
+    if ! command -v systemd-socket-activate >/dev/null || ! command -v python3 >/dev/null; then
+        echo "SKIP $arch: socket activation and --inetd (need systemd-socket-activate and python3)"
+        return 0
+    fi
+    local re='Listening on 127\.0\.0\.1:([0-9]+)'
+    # shellcheck disable=SC2086
+    if start "$arch-socket" "$re" systemd-socket-activate -l "127.0.0.1:$(free_port)" \
+        $runner "$bin" --anonymous "$srv"; then
+        download_and_list "socket activation (LISTEN_FDS):" "ftp://127.0.0.1:$port" "$srv"
+        kill "$server_pid" 2>/dev/null || true
+    fi
+    # shellcheck disable=SC2086
+    if start "$arch-inetd" "$re" systemd-socket-activate -a --inetd -l "127.0.0.1:$(free_port)" \
+        $runner "$bin" --inetd --anonymous "$srv"; then
+        download_and_list "--inetd:" "ftp://127.0.0.1:$port" "$srv"
+        kill "$server_pid" 2>/dev/null || true
+    fi
+}
+
 smoke() {
     local srv=$tmp/srv-$arch mode flags fails_before=$fails
     rm -rf "$srv" && mkdir -p "$srv"
@@ -146,8 +193,12 @@ smoke() {
     : >"$tmp/curl.err"
 
     local auth_port anon_port
-    start "$arch-auth" -p 0 -b 127.0.0.1 -w -u alice:secret "$srv" && auth_port=$port
-    start "$arch-anon" -p 0 -b 127.0.0.1 --anonymous "$srv" && anon_port=$port
+    # shellcheck disable=SC2086 # $runner is empty or one word
+    start "$arch-auth" "$LISTEN_RE" $runner "$bin" -p 0 -b 127.0.0.1 -w -u alice:secret "$srv" &&
+        auth_port=$port
+    # shellcheck disable=SC2086
+    start "$arch-anon" "$LISTEN_RE" $runner "$bin" -p 0 -b 127.0.0.1 --anonymous "$srv" &&
+        anon_port=$port
 
     if [[ -n ${anon_port:-} ]]; then
         local url=ftp://127.0.0.1:$anon_port
@@ -202,6 +253,8 @@ smoke() {
             fail "wrong password refused" "login succeeded"
         fi
     fi
+
+    activation_steps "$srv"
 
     if ((fails > fails_before)) && [[ -s $tmp/curl.err ]]; then
         sed 's/^/    curl: /' "$tmp/curl.err" | sort | uniq -c | head -n 10
