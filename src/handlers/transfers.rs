@@ -25,7 +25,7 @@ pub(super) fn over_data_connection(
 ) -> Result<u64, TransferError> {
     let setup = std::mem::take(&mut s.state.data);
     if matches!(setup, DataSetup::None) {
-        return Err(TransferError::Setup(FtpError::NoDataConnection));
+        return Err(TransferError::Failed(FtpError::NoDataConnection));
     }
     s.send(&preliminary).map_err(TransferError::Network)?;
     let timeout = s.ctx.config.data_timeout;
@@ -34,7 +34,7 @@ pub(super) fn over_data_connection(
         DataSetup::Active(target) => data_channel::connect_active(target, timeout),
         DataSetup::None => Err(FtpError::NoDataConnection),
     }
-    .map_err(TransferError::Setup)?;
+    .map_err(TransferError::Failed)?;
     data_channel::prepare(&stream, timeout).map_err(TransferError::Network)?;
     copy(s, &mut stream)
 }
@@ -92,7 +92,7 @@ fn outcome_reply(
 ) -> (u64, FtpResult) {
     match outcome {
         Ok(bytes) => (bytes, Ok(done)),
-        Err(TransferError::Setup(e)) => (0, Err(e)),
+        Err(TransferError::Failed(e)) => (0, Err(e)),
         Err(TransferError::Aborted) => (
             0,
             Ok(Reply::new(codes::TRANSFER_ABORTED, "Transfer aborted.")),
