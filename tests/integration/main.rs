@@ -5,3 +5,4 @@ mod support;
 
 mod binary;
 mod protocol;
+mod security;
