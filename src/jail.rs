@@ -175,15 +175,17 @@ impl Jail {
         })
     }
 
-    /// For listings: where a symlink entry points, as the bytes of the link itself, when its
-    /// target resolves inside the jail; `None` when it leads outside or nowhere.
+    /// For listings: where a symlink entry points, when its target resolves inside the jail;
+    /// `None` when it leads outside or nowhere. A relative target is shown as the link holds it;
+    /// an absolute one names a host path, so it is shown as the virtual path it resolves to.
     pub fn link_target_inside(&self, link: &JailedPath) -> Option<OsString> {
         let real = fs::canonicalize(link.host()).ok()?;
-        if !real.starts_with(&self.root) {
-            return None;
-        }
+        let inside = real.strip_prefix(&self.root).ok()?;
         let target = fs::read_link(link.host()).ok()?;
-        Some(target.into_os_string())
+        if target.is_relative() {
+            return Some(target.into_os_string());
+        }
+        Some(Path::new("/").join(inside).into_os_string())
     }
 
     /// True when the entry's target (following links) lies inside the jail.
