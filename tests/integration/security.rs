@@ -49,7 +49,12 @@ fn snapshot(dir: &Path) -> Vec<(String, u32, u64)> {
         for entry in fs::read_dir(&d).expect("read_dir") {
             let entry = entry.expect("entry");
             let meta = fs::symlink_metadata(entry.path()).expect("lstat");
-            let rel = entry.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            let rel = entry
+                .path()
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             out.push((rel, meta.permissions().mode(), meta.len()));
             if meta.is_dir() {
                 stack.push(entry.path());
@@ -116,7 +121,10 @@ fn listing_dotdot_lists_the_root_only() {
     for line in &long {
         let text = String::from_utf8_lossy(line);
         assert!(text.ends_with(" f") || text.ends_with(" sub"), "{text}");
-        assert!(!text.contains("secret") && !text.contains("served"), "{text}");
+        assert!(
+            !text.contains("secret") && !text.contains("served"),
+            "{text}"
+        );
     }
     c.expect("CWD /", 250);
     c.expect("TYPE I", 200);
@@ -171,7 +179,13 @@ fn symlink_out_of_the_root_is_invisible_and_refused() {
     let mlsd = c.listing("MLSD");
     let names: Vec<String> = mlsd
         .iter()
-        .map(|l| String::from_utf8_lossy(l).rsplit_once(' ').unwrap().1.to_string())
+        .map(|l| {
+            String::from_utf8_lossy(l)
+                .rsplit_once(' ')
+                .unwrap()
+                .1
+                .to_string()
+        })
         .collect();
     assert!(names.iter().all(|n| n != "link" && n != "pw"), "{names:?}");
     assert!(names.iter().any(|n| n == "f"), "{names:?}");
@@ -184,7 +198,12 @@ fn symlink_through_an_intermediate_dir_is_refused() {
     s.root.write("d/x", b"");
     symlink("../a", s.root.path().join("d/b")).unwrap(); // a link to a link
     let mut c = s.anonymous();
-    for path in ["a/etc/passwd", "/a/etc/passwd", "d/b/etc/passwd", "a/../a/etc/passwd"] {
+    for path in [
+        "a/etc/passwd",
+        "/a/etc/passwd",
+        "d/b/etc/passwd",
+        "a/../a/etc/passwd",
+    ] {
         c.expect(format!("RETR {path}"), 550);
         c.expect(format!("SIZE {path}"), 550);
     }
@@ -231,10 +250,16 @@ fn absolute_symlink_inside_the_root_does_not_show_the_host_path() {
     let tmp_text = s.root.path().to_string_lossy().into_owned();
     for line in c.listing("LIST") {
         let text = String::from_utf8_lossy(&line);
-        assert!(!text.contains(&root_text) && !text.contains(&tmp_text), "host path in LIST: {text}");
+        assert!(
+            !text.contains(&root_text) && !text.contains(&tmp_text),
+            "host path in LIST: {text}"
+        );
     }
     let stat = c.expect("STAT /", 212).text();
-    assert!(!stat.contains(&root_text) && !stat.contains(&tmp_text), "host path in STAT: {stat}");
+    assert!(
+        !stat.contains(&root_text) && !stat.contains(&tmp_text),
+        "host path in STAT: {stat}"
+    );
 }
 
 #[test]
@@ -277,7 +302,10 @@ fn port_and_eprt_bounce_refused() {
     // The real thing still works.
     let listener = c.port();
     c.expect("RETR f", 150);
-    assert_eq!(read_all(&mut crate::support::client::accept(&listener)), b"data");
+    assert_eq!(
+        read_all(&mut crate::support::client::accept(&listener)),
+        b"data"
+    );
     c.expect_final(226);
 }
 
@@ -314,7 +342,11 @@ fn pasv_port_thief_gets_nothing() {
             Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
             Err(e) => panic!("{verb}: thief read: {e}"),
         }
-        assert!(stolen.is_empty(), "{verb}: the thief read {} bytes", stolen.len());
+        assert!(
+            stolen.is_empty(),
+            "{verb}: the thief read {} bytes",
+            stolen.len()
+        );
     }
 }
 
@@ -399,7 +431,14 @@ fn read_only_account_cannot_write() {
     let mut bob = s.client();
     bob.login("bob", "pw");
     assert_eq!(bob.retr("f"), b"x");
-    for cmd in ["STOR g", "APPE f", "MKD d", "DELE f", "RNFR f", "SITE CHMOD 600 f"] {
+    for cmd in [
+        "STOR g",
+        "APPE f",
+        "MKD d",
+        "DELE f",
+        "RNFR f",
+        "SITE CHMOD 600 f",
+    ] {
         bob.expect(cmd, 550);
     }
     assert_eq!(snapshot(s.root.path()), before);
@@ -442,7 +481,10 @@ fn three_failed_logins_close_the_connection() {
     }
     c.expect("USER alice", 331);
     c.expect("PASS nope", 421);
-    assert!(c.try_reply().is_none(), "the connection stays open after 3 failures");
+    assert!(
+        c.try_reply().is_none(),
+        "the connection stays open after 3 failures"
+    );
     // REIN does not reset the count either.
     let mut c = s.client();
     c.expect("USER alice", 331);
@@ -464,7 +506,9 @@ fn nul_byte_in_a_path_is_refused_and_the_session_goes_on() {
     let s = TestServer::writable();
     s.root.write("a", b"A");
     let mut c = s.anonymous();
-    for verb in ["RETR", "SIZE", "CWD", "MKD", "DELE", "STOR", "LIST", "NLST", "MDTM", "RNFR"] {
+    for verb in [
+        "RETR", "SIZE", "CWD", "MKD", "DELE", "STOR", "LIST", "NLST", "MDTM", "RNFR",
+    ] {
         c.expect([verb.as_bytes(), b" a\0b"].concat(), 501);
         c.expect([verb.as_bytes(), b" \0"].concat(), 501);
     }
@@ -498,7 +542,9 @@ fn upload_temporary_prefix_cannot_be_named() {
     for verb in ["NLST -a", "LIST -a", "MLSD"] {
         let lines = c.listing(verb);
         assert!(
-            lines.iter().all(|l| !String::from_utf8_lossy(l).contains(".tinyftpd-upload.")),
+            lines
+                .iter()
+                .all(|l| !String::from_utf8_lossy(l).contains(".tinyftpd-upload.")),
             "{verb}: {lines:?}"
         );
     }
