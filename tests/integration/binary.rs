@@ -28,7 +28,9 @@ pub fn start(args: &[&str]) -> (impl Drop, std::net::SocketAddr, String) {
     let stdout = child.stdout.take().expect("stdout");
     let child = Child(child);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read start-up line");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read start-up line");
     let addr = line
         .split("listening on ")
         .nth(1)
@@ -43,9 +45,18 @@ pub fn start(args: &[&str]) -> (impl Drop, std::net::SocketAddr, String) {
 fn start_up_line_names_address_and_directory() {
     let dir = TempDir::new("bin");
     dir.write("hello.txt", b"hi\n");
-    let (_child, addr, line) = start(&["--port", "0", "--bind", "127.0.0.1", dir.path().to_str().unwrap()]);
+    let (_child, addr, line) = start(&[
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(addr.port() != 0);
-    assert!(line.contains("serving") && line.contains("anonymous read-only"), "{line}");
+    assert!(
+        line.contains("serving") && line.contains("anonymous read-only"),
+        "{line}"
+    );
     let mut c = Client::connect(addr);
     c.login("anonymous", "x");
     assert_eq!(c.retr("hello.txt"), b"hi\n");
@@ -54,7 +65,10 @@ fn start_up_line_names_address_and_directory() {
 
 #[test]
 fn bad_flag_exits_2_with_usage() {
-    let out = Command::new(BIN).args(["--port", "notaport"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["--port", "notaport"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--port") && err.contains("Usage:"), "{err}");
@@ -64,10 +78,16 @@ fn bad_flag_exits_2_with_usage() {
 fn missing_dir_exits_1() {
     let dir = TempDir::new("gone");
     let missing = dir.path().join("nope");
-    let out = Command::new(BIN).args(["-p", "0", "-b", "127.0.0.1", missing.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["-p", "0", "-b", "127.0.0.1", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let file = dir.write("file", b"");
-    let out = Command::new(BIN).args(["-p", "0", "-b", "127.0.0.1", file.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["-p", "0", "-b", "127.0.0.1", file.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory"));
 }
@@ -77,7 +97,21 @@ fn help_and_version() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--port", "--bind", "--writable", "--user", "--anonymous", "--pasv-ports", "--pasv-address", "--max-clients", "--max-per-ip", "--idle-timeout", "--data-timeout", "--verbose", "--quiet"] {
+    for flag in [
+        "--port",
+        "--bind",
+        "--writable",
+        "--user",
+        "--anonymous",
+        "--pasv-ports",
+        "--pasv-address",
+        "--max-clients",
+        "--max-per-ip",
+        "--idle-timeout",
+        "--data-timeout",
+        "--verbose",
+        "--quiet",
+    ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
     let out = Command::new(BIN).arg("--version").output().unwrap();

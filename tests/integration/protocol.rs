@@ -22,11 +22,25 @@ fn before_login_only_the_whitelist_works() {
     let mut c = s.client();
     c.expect("OPTS UTF8 ON", 200);
     let feat = c.expect("FEAT", 211);
-    for line in [" UTF8", " EPSV", " EPRT", " SIZE", " MDTM", " REST STREAM", " TVFS"] {
-        assert!(feat.lines.iter().any(|l| l == line.as_bytes()), "FEAT lacks {line:?}: {}", feat.text());
+    for line in [
+        " UTF8",
+        " EPSV",
+        " EPRT",
+        " SIZE",
+        " MDTM",
+        " REST STREAM",
+        " TVFS",
+    ] {
+        assert!(
+            feat.lines.iter().any(|l| l == line.as_bytes()),
+            "FEAT lacks {line:?}: {}",
+            feat.text()
+        );
     }
     c.expect("HELP", 214);
-    for cmd in ["PWD", "CWD /", "LIST", "RETR a", "PASV", "EPSV", "TYPE I", "MKD x", "SIZE a"] {
+    for cmd in [
+        "PWD", "CWD /", "LIST", "RETR a", "PASV", "EPSV", "TYPE I", "MKD x", "SIZE a",
+    ] {
         c.expect(cmd, 530);
     }
     c.expect("PASS x", 503);
@@ -69,7 +83,10 @@ fn navigation() {
     let s = TestServer::start();
     s.root.write("sub/dir/f", b"x");
     let mut c = s.anonymous();
-    assert_eq!(c.expect("PWD", 257).text(), "257 \"/\" is the current directory.");
+    assert_eq!(
+        c.expect("PWD", 257).text(),
+        "257 \"/\" is the current directory."
+    );
     c.expect("CWD sub", 250);
     assert!(c.expect("XPWD", 257).text().contains("\"/sub\""));
     c.expect("XCWD dir", 250);
@@ -117,7 +134,13 @@ fn retr_over_pasv_epsv_port_eprt() {
     c.expect_final(226);
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    c.expect(format!("EPRT |1|127.0.0.1|{}|", listener.local_addr().unwrap().port()), 200);
+    c.expect(
+        format!(
+            "EPRT |1|127.0.0.1|{}|",
+            listener.local_addr().unwrap().port()
+        ),
+        200,
+    );
     c.expect("RETR f.bin", 150);
     assert_eq!(read_all(&mut accept(&listener)), body);
     c.expect_final(226);
@@ -141,7 +164,10 @@ fn stor_and_retr_large_random_file() {
     c.stor("big.bin", &body);
     assert_eq!(s.root.read("big.bin"), body);
     assert_eq!(c.retr("big.bin"), body);
-    assert_eq!(c.expect("SIZE big.bin", 213).text(), format!("213 {}", body.len()));
+    assert_eq!(
+        c.expect("SIZE big.bin", 213).text(),
+        format!("213 {}", body.len())
+    );
 }
 
 #[test]
@@ -162,9 +188,15 @@ fn file_operations() {
     let s = TestServer::writable();
     s.root.write("f", b"12345");
     let mut c = s.anonymous();
-    assert_eq!(c.expect("MKD new dir", 257).text(), "257 \"/new dir\" created.");
+    assert_eq!(
+        c.expect("MKD new dir", 257).text(),
+        "257 \"/new dir\" created."
+    );
     c.expect("MKD new dir", 550);
-    assert_eq!(c.expect("XMKD q\"uote", 257).text(), "257 \"/q\"\"uote\" created.");
+    assert_eq!(
+        c.expect("XMKD q\"uote", 257).text(),
+        "257 \"/q\"\"uote\" created."
+    );
     c.expect("XRMD q\"uote", 250);
     c.expect("RNFR f", 350);
     c.expect("RNTO new dir/g", 250);
@@ -183,7 +215,12 @@ fn size_and_mdtm() {
     let s = TestServer::start();
     let path = s.root.write("f", b"12345");
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-    std::fs::File::options().write(true).open(&path).unwrap().set_modified(t).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
     s.root.write("d/x", b"");
     let mut c = s.anonymous();
     assert_eq!(c.expect("SIZE f", 213).text(), "213 5");
@@ -202,13 +239,18 @@ fn list_and_nlst() {
     let mut c = s.anonymous();
     let lines = c.listing("LIST");
     assert_eq!(lines.len(), 2, "{lines:?}");
-    let a = lines.iter().find(|l| l.ends_with(b" a.txt")).expect("a.txt line");
+    let a = lines
+        .iter()
+        .find(|l| l.ends_with(b" a.txt"))
+        .expect("a.txt line");
     let text = String::from_utf8_lossy(a);
     let fields: Vec<&str> = text.split_whitespace().collect();
     assert!(fields[0].starts_with("-rw"), "{text}");
     assert_eq!(fields[1], "1");
     assert_eq!(fields[4], "3");
-    assert!(lines.iter().any(|l| l.starts_with(b"d") && l.ends_with(b" sub")));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with(b"d") && l.ends_with(b" sub")));
     assert_eq!(c.listing("LIST -la").len(), 3);
     assert_eq!(c.listing("LIST -l sub").len(), 1);
     let one = c.listing("LIST a.txt");
@@ -233,7 +275,15 @@ fn non_utf8_names_round_trip() {
     // 0xFF travels as IAC IAC on the control connection (RFC 854).
     c.stor(b"y\xFF\xFF.bin", b"iac");
     use std::os::unix::ffi::OsStrExt;
-    assert_eq!(std::fs::read(s.root.path().join(std::ffi::OsStr::from_bytes(b"y\xFF.bin"))).unwrap(), b"iac");
+    assert_eq!(
+        std::fs::read(
+            s.root
+                .path()
+                .join(std::ffi::OsStr::from_bytes(b"y\xFF.bin"))
+        )
+        .unwrap(),
+        b"iac"
+    );
 }
 
 #[test]
@@ -292,7 +342,9 @@ fn session_caps_refuse_with_421() {
     let a = s.client();
     let b = s.client();
     let mut third = std::net::TcpStream::connect(s.addr).unwrap();
-    third.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    third
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
     let mut reply = String::new();
     third.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("421 "), "{reply}");

@@ -17,7 +17,11 @@ pub struct Reply {
 impl Reply {
     /// All lines joined with `\n`, lossily decoded (for assertions and messages).
     pub fn text(&self) -> String {
-        self.lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect::<Vec<_>>().join("\n")
+        self.lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -40,7 +44,10 @@ impl Client {
         let mut client = Client {
             reader: BufReader::new(stream),
             writer,
-            greeting: Reply { code: 0, lines: vec![] },
+            greeting: Reply {
+                code: 0,
+                lines: vec![],
+            },
         };
         client.greeting = client.reply();
         client
@@ -65,7 +72,11 @@ impl Client {
     /// Reads one reply, following a multi-line reply to its `NNN ` line.
     pub fn reply(&mut self) -> Reply {
         let first = self.line();
-        assert!(first.len() >= 4 && first[..3].iter().all(u8::is_ascii_digit), "bad reply line {:?}", String::from_utf8_lossy(&first));
+        assert!(
+            first.len() >= 4 && first[..3].iter().all(u8::is_ascii_digit),
+            "bad reply line {:?}",
+            String::from_utf8_lossy(&first)
+        );
         let code: u16 = std::str::from_utf8(&first[..3]).unwrap().parse().unwrap();
         let mut lines = vec![first.clone()];
         if first[3] == b'-' {
@@ -93,8 +104,14 @@ impl Client {
 
     fn line(&mut self) -> Vec<u8> {
         let mut line = Vec::new();
-        self.reader.read_until(b'\n', &mut line).expect("read reply");
-        assert!(line.ends_with(b"\r\n"), "reply line without CRLF: {:?}", String::from_utf8_lossy(&line));
+        self.reader
+            .read_until(b'\n', &mut line)
+            .expect("read reply");
+        assert!(
+            line.ends_with(b"\r\n"),
+            "reply line without CRLF: {:?}",
+            String::from_utf8_lossy(&line)
+        );
         line.truncate(line.len() - 2);
         line
     }
@@ -130,8 +147,13 @@ impl Client {
         let reply = self.expect("PASV", 227);
         let text = reply.text();
         let inner = &text[text.find('(').expect("(") + 1..text.find(')').expect(")")];
-        let n: Vec<u16> = inner.split(',').map(|p| p.trim().parse().expect("number")).collect();
-        let addr: SocketAddr = format!("{}.{}.{}.{}:{}", n[0], n[1], n[2], n[3], n[4] * 256 + n[5]).parse().unwrap();
+        let n: Vec<u16> = inner
+            .split(',')
+            .map(|p| p.trim().parse().expect("number"))
+            .collect();
+        let addr: SocketAddr = format!("{}.{}.{}.{}:{}", n[0], n[1], n[2], n[3], n[4] * 256 + n[5])
+            .parse()
+            .unwrap();
         data_stream(TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect PASV"))
     }
 
@@ -160,7 +182,18 @@ impl Client {
             _ => panic!("PORT needs IPv4"),
         };
         let p = addr.port();
-        self.expect(format!("PORT {},{},{},{},{},{}", ip[0], ip[1], ip[2], ip[3], p >> 8, p & 255), 200);
+        self.expect(
+            format!(
+                "PORT {},{},{},{},{},{}",
+                ip[0],
+                ip[1],
+                ip[2],
+                ip[3],
+                p >> 8,
+                p & 255
+            ),
+            200,
+        );
         listener
     }
 
@@ -193,7 +226,10 @@ impl Client {
         self.expect(line, 150);
         let body = read_all(&mut data);
         assert_eq!(self.reply().code, 226);
-        assert!(body.is_empty() || body.ends_with(b"\r\n"), "listing not CRLF-terminated");
+        assert!(
+            body.is_empty() || body.ends_with(b"\r\n"),
+            "listing not CRLF-terminated"
+        );
         body.split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
             .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
@@ -202,7 +238,10 @@ impl Client {
 
     /// Names from NLST, as strings.
     pub fn nlst(&mut self, line: &str) -> Vec<String> {
-        self.listing(line).iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect()
+        self.listing(line)
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect()
     }
 }
 

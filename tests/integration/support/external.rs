@@ -55,6 +55,8 @@ pub fn python(script: &str, port: u16, dir: &Path) -> Output {
 }
 
 pub fn lftp(commands: &str, url: &str, dir: &Path) -> Output {
-    let script = format!("set net:max-retries 1; set net:timeout 10; set cmd:fail-exit yes; {commands}; quit");
+    let script = format!(
+        "set net:max-retries 1; set net:timeout 10; set cmd:fail-exit yes; {commands}; quit"
+    );
     run_ok("lftp", &["-e", &script, url], dir, 60)
 }

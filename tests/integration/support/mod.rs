@@ -28,7 +28,8 @@ pub struct TempDir {
 impl TempDir {
     pub fn new(label: &str) -> TempDir {
         let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("tinyftpd-test-{}-{label}-{n}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("tinyftpd-test-{}-{label}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).expect("create temp dir");
         TempDir { path }
@@ -115,7 +116,11 @@ impl TestServer {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("ftp://127.0.0.1:{}/{}", self.addr.port(), path.trim_start_matches('/'))
+        format!(
+            "ftp://127.0.0.1:{}/{}",
+            self.addr.port(),
+            path.trim_start_matches('/')
+        )
     }
 }
 
