@@ -4,5 +4,6 @@
 mod support;
 
 mod binary;
+mod clients_curl;
 mod protocol;
 mod security;
