@@ -5,5 +5,6 @@ mod support;
 
 mod binary;
 mod clients_curl;
+mod clients_lftp;
 mod protocol;
 mod security;
