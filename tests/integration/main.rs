@@ -6,5 +6,6 @@ mod support;
 mod binary;
 mod clients_curl;
 mod clients_lftp;
+mod clients_python;
 mod protocol;
 mod security;
