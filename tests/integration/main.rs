@@ -4,8 +4,10 @@
 mod support;
 
 mod binary;
+mod clients_busybox;
 mod clients_curl;
 mod clients_lftp;
 mod clients_python;
+mod integrity;
 mod protocol;
 mod security;
