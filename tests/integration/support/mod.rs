@@ -1,6 +1,9 @@
 //! Test support: a temporary served directory, an in-process server on 127.0.0.1 port 0, a raw
 //! FTP client, and helpers to run real clients as child processes under a timeout.
 
+// Not every topic uses every helper.
+#![allow(dead_code)]
+
 pub mod client;
 pub mod external;
 pub mod sockets;
