@@ -551,3 +551,58 @@ fn upload_temporary_prefix_cannot_be_named() {
     assert_eq!(s.root.read("f"), b"x");
     assert_eq!(s.root.read(".tinyftpd-upload.left"), b"stale temporary");
 }
+
+#[test]
+fn writes_through_symlinks_out_of_the_root_are_refused() {
+    let s = TestServer::writable();
+    let outside = crate::support::TempDir::new("outside");
+    outside.write("victim", b"original");
+    outside.write("dir/keep", b"k");
+    s.root.write("f", b"mine");
+    let root = s.root.path();
+    symlink(outside.path(), root.join("out")).unwrap();
+    symlink(outside.path().join("victim"), root.join("pw")).unwrap();
+    symlink(outside.path().join("created"), root.join("dangling")).unwrap();
+    let before = snapshot(outside.path());
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    for cmd in [
+        "STOR out/x",
+        "APPE out/victim",
+        "APPE pw",
+        "APPE dangling",
+        "STOU out",
+    ] {
+        // A data connection is ready, so a wrongly accepted command would answer 150.
+        c.expect("EPSV", 229);
+        c.expect(cmd, 550);
+    }
+    c.expect("REST 3", 350);
+    c.expect("EPSV", 229);
+    c.expect("STOR pw", 550);
+    c.expect("REST 0", 350);
+    for cmd in [
+        "MKD out/d",
+        "RMD out/dir",
+        "DELE out/victim",
+        "RNFR out/victim",
+        "SITE CHMOD 777 pw",
+        "SITE CHMOD 777 out/victim",
+        "MFMT 20000101000000 pw",
+    ] {
+        c.expect(cmd, 550);
+    }
+    c.expect("RNFR f", 350);
+    c.expect("RNTO out/f", 550);
+    assert_eq!(snapshot(outside.path()), before);
+    assert_eq!(outside.read("victim"), b"original");
+    // STOR replaces the link itself (the upload is renamed over it), never the target.
+    c.stor("pw", b"replaced");
+    assert_eq!(outside.read("victim"), b"original");
+    assert!(!fs::symlink_metadata(root.join("pw")).unwrap().is_symlink());
+    assert_eq!(s.root.read("pw"), b"replaced");
+    // Removing the links themselves is allowed and leaves the targets alone.
+    c.expect("DELE dangling", 250);
+    c.expect("DELE out", 250);
+    assert_eq!(snapshot(outside.path()), before);
+}
