@@ -566,13 +566,7 @@ fn writes_through_symlinks_out_of_the_root_are_refused() {
     let before = snapshot(outside.path());
     let mut c = s.anonymous();
     c.expect("TYPE I", 200);
-    for cmd in [
-        "STOR out/x",
-        "APPE out/victim",
-        "APPE pw",
-        "APPE dangling",
-        "STOU out",
-    ] {
+    for cmd in ["STOR out/x", "APPE out/victim", "APPE pw", "APPE dangling"] {
         // A data connection is ready, so a wrongly accepted command would answer 150.
         c.expect("EPSV", 229);
         c.expect(cmd, 550);
