@@ -175,6 +175,19 @@ impl Jail {
         })
     }
 
+    /// Resolves a path for writing into a file in place (APPE, REST+STOR), where the open
+    /// follows a symlink: an existing entry is resolved like [`Jail::resolve`] (so a link out of
+    /// the jail is refused), a missing one like [`Jail::resolve_entry`]. A dangling link is
+    /// refused too, since opening it to create would create its target, wherever that is.
+    pub fn resolve_in_place(&self, path: &VirtualPath) -> io::Result<JailedPath> {
+        let entry = self.resolve_entry(path)?;
+        match fs::symlink_metadata(entry.host()) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(entry),
+            Err(e) => Err(e),
+            Ok(_) => self.resolve(path),
+        }
+    }
+
     /// For listings: where a symlink entry points, when its target resolves inside the jail;
     /// `None` when it leads outside or nowhere. A relative target is shown as the link holds it;
     /// an absolute one names a host path, so it is shown as the virtual path it resolves to.
