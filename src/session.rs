@@ -285,6 +285,11 @@ impl Session {
         Ok(self.ctx.jail.resolve(&self.virtual_path(arg)?)?)
     }
 
+    /// Resolves a client path for an in-place write (see [`crate::jail::Jail::resolve_in_place`]).
+    pub fn resolve_in_place(&self, arg: &[u8]) -> Result<JailedPath, FtpError> {
+        Ok(self.ctx.jail.resolve_in_place(&self.virtual_path(arg)?)?)
+    }
+
     /// Resolves a client path to the entry itself (see [`crate::jail::Jail::resolve_entry`]).
     pub fn resolve_entry(&self, arg: &[u8]) -> Result<JailedPath, FtpError> {
         Ok(self.ctx.jail.resolve_entry(&self.virtual_path(arg)?)?)

@@ -183,7 +183,7 @@ pub fn stor(s: &mut Session, arg: &[u8]) -> FtpResult {
         return Err(FtpError::Io(io::ErrorKind::IsADirectory.into()));
     }
     if offset > 0 {
-        return stor_resume(s, path, offset);
+        return stor_resume(s, s.resolve_in_place(arg)?, offset);
     }
     let kind = s.state.transfer_type;
     let mut upload = AtomicUpload::create(&path)?;
@@ -237,7 +237,7 @@ fn stor_resume(s: &mut Session, path: JailedPath, offset: u64) -> FtpResult {
 /// APPE: append in place (creating the file if needed).
 pub fn appe(s: &mut Session, arg: &[u8]) -> FtpResult {
     s.state.restart_offset = 0;
-    let path = s.resolve_entry(arg)?;
+    let path = s.resolve_in_place(arg)?;
     let mut file = transfer::open_in_place(&path, true)?;
     if !file.metadata()?.is_file() {
         return Err(FtpError::NotAPlainFile);
