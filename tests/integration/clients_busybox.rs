@@ -1,7 +1,7 @@
 //! BusyBox `ftpget` and `ftpput` as real clients (the minimal FTP of embedded devices, cameras
 //! and scanners): PASV, SIZE, RETR, STOR, REST, with -P, -u and -p.
 
-use tinyftpd::config::Account;
+use tinyftpd::config::{Account, Credential};
 
 use crate::support::external::{self, run, run_ok};
 use crate::support::{random_bytes, TempDir, TestServer};
@@ -20,7 +20,7 @@ fn account_server() -> TestServer {
         c.anonymous = false;
         c.accounts = vec![Account {
             name: "cam".into(),
-            password: "pw".into(),
+            credential: Credential::Plain("pw".into()),
             writable: true,
         }];
     })

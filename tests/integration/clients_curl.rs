@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use tinyftpd::config::Account;
+use tinyftpd::config::{Account, Credential};
 
 use crate::support::external::{self, curl};
 use crate::support::{random_bytes, TempDir, TestServer};
@@ -174,7 +174,7 @@ fn curl_with_an_account() {
         c.anonymous = false;
         c.accounts = vec![Account {
             name: "a".into(),
-            password: "b".into(),
+            credential: Credential::Plain("b".into()),
             writable: true,
         }];
     });

@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 
-use tinyftpd::config::Account;
+use tinyftpd::config::{Account, Credential};
 
 use crate::support::client::{read_all, TIMEOUT};
 use crate::support::sockets::{connect_from, v4};
@@ -36,7 +36,7 @@ fn served(s: &TestServer) -> std::path::PathBuf {
 fn account(name: &str, password: &str, writable: bool) -> Account {
     Account {
         name: name.into(),
-        password: password.into(),
+        credential: Credential::Plain(password.into()),
         writable,
     }
 }
@@ -485,10 +485,12 @@ fn three_failed_logins_close_the_connection() {
         c.try_reply().is_none(),
         "the connection stays open after 3 failures"
     );
-    // REIN does not reset the count either.
+    // REIN is not on the pre-login whitelist, and does not reset the count after a login.
     let mut c = s.client();
     c.expect("USER alice", 331);
     c.expect("PASS nope", 530);
+    c.expect("REIN", 530);
+    c.login("alice", "secret");
     c.expect("REIN", 220);
     c.expect("USER alice", 331);
     c.expect("PASS nope", 530);
