@@ -7,9 +7,10 @@
 # runs it under qemu-user (qemu-aarch64-static / qemu-arm-static; x86_64 runs
 # natively) and checks anonymous download, authenticated upload, LIST,
 # passive and active mode, SIZE/REST past 4 GiB (a sparse file), socket
-# activation (LISTEN_FDS) and --inetd (through systemd-socket-activate). Prints PASS/FAIL per step; exits 1 on any failure.
+# activation (LISTEN_FDS) and --inetd (through systemd-socket-activate), and,
+# as root, --chroot --run-as nobody. Prints PASS/FAIL per step; exits 1 on any failure.
 # TINYFTPD=path tests that binary instead of dist/ (one ARCH only).
-set -euo pipefail
+set -euo pipefail # no "| grep -q": an early exit of grep fails the pipe
 
 cd "$(dirname "$0")/.."
 
@@ -62,7 +63,9 @@ trap 'exit 130' INT TERM
 
 fails=0
 passes=0
+skips=0
 pass() { echo "PASS $arch: $1"; passes=$((passes + 1)); }
+skip() { echo "SKIP $arch: $1 ($2)"; skips=$((skips + 1)); }
 fail() {
     echo "FAIL $arch: $1${2:+ ($2)}"
     fails=$((fails + 1))
@@ -149,7 +152,7 @@ download_and_list() {
         fcurl $flags -o "$tmp/down.bin" "$url/hello.bin" || true
         same_file "$step download ($mode)" "$srv/hello.bin" "$tmp/down.bin"
     done
-    if fcurl "$url/" | grep -q 'hello\.bin'; then
+    if fcurl "$url/" | grep 'hello\.bin' >/dev/null; then
         pass "$step LIST"
     else
         fail "$step LIST" "hello.bin not in listing"
@@ -162,7 +165,12 @@ download_and_list() {
 activation_steps() {
     local srv=$1
     if ! command -v systemd-socket-activate >/dev/null || ! command -v python3 >/dev/null; then
-        echo "SKIP $arch: socket activation and --inetd (need systemd-socket-activate and python3)"
+        skip "socket activation and --inetd" "need systemd-socket-activate and python3"
+        return 0
+    fi
+    # shellcheck disable=SC2086
+    if ! $runner "$bin" --help 2>/dev/null | grep -- --inetd >/dev/null; then
+        skip "socket activation and --inetd" "this tinyftpd has no --inetd"
         return 0
     fi
     local re='Listening on 127\.0\.0\.1:([0-9]+)'
@@ -178,6 +186,53 @@ activation_steps() {
         download_and_list "--inetd:" "ftp://127.0.0.1:$port" "$srv"
         kill "$server_pid" 2>/dev/null || true
     fi
+}
+
+# --chroot --run-as nobody, started as root: the process must end up in DIR
+# as nobody, and uploads must belong to nobody.
+privdrop_steps() {
+    local srv=$1 jail=$tmp/jail-$arch uid
+    if (($(id -u) != 0)) || ! uid=$(id -u nobody 2>/dev/null); then
+        skip "--chroot --run-as" "needs root and a 'nobody' user"
+        return 0
+    fi
+    # shellcheck disable=SC2086
+    if ! $runner "$bin" --help 2>/dev/null | grep -- --run-as >/dev/null; then
+        skip "--chroot --run-as" "this tinyftpd has no --run-as"
+        return 0
+    fi
+    mkdir -p "$jail"
+    chmod 777 "$jail"
+    cp "$srv/hello.bin" "$jail/"
+    # shellcheck disable=SC2086
+    start "$arch-privdrop" "$LISTEN_RE" $runner "$bin" -p 0 -b 127.0.0.1 -w --anonymous \
+        --chroot --run-as nobody "$jail" || return 0
+    local url=ftp://127.0.0.1:$port ids root
+    # the session threads run as the process does; ask after one login
+    fcurl "$url/" >/dev/null || true
+    ids=$(awk '/^Uid:|^Gid:/ {print $2, $3, $4, $5}' "/proc/$server_pid/status" | sort -u | tr '\n' ' ')
+    if [[ $(awk '/^Uid:/ {print $2 $3 $4 $5}' "/proc/$server_pid/status") == "$uid$uid$uid$uid" ]]; then
+        pass "--run-as nobody: real, effective, saved uid $uid"
+    else
+        fail "--run-as nobody: real, effective, saved uid $uid" "uid/gid: $ids"
+    fi
+    root=$(readlink "/proc/$server_pid/root")
+    if [[ $root == "$jail" ]]; then
+        pass "--chroot: process root is DIR"
+    else
+        fail "--chroot: process root is DIR" "root is $root"
+    fi
+    rm -f "$tmp/down.bin"
+    fcurl -o "$tmp/down.bin" "$url/hello.bin" || true
+    same_file "--chroot --run-as: download" "$jail/hello.bin" "$tmp/down.bin"
+    fcurl -T "$tmp/upload.bin" "$url/up.bin" || true
+    if cmp -s "$tmp/upload.bin" "$jail/up.bin" && [[ $(stat -c %u "$jail/up.bin") == "$uid" ]]; then
+        pass "--chroot --run-as: upload, owned by nobody"
+    else
+        fail "--chroot --run-as: upload, owned by nobody" \
+            "$(stat -c '%U %s bytes' "$jail/up.bin" 2>&1)"
+    fi
+    kill "$server_pid" 2>/dev/null || true
 }
 
 smoke() {
@@ -209,13 +264,13 @@ smoke() {
             fcurl $flags -o "$tmp/down.bin" "$url/hello.bin" || true
             same_file "anonymous download ($mode)" "$srv/hello.bin" "$tmp/down.bin"
             # shellcheck disable=SC2086
-            if fcurl $flags "$url/" | grep -q 'hello\.bin'; then
+            if fcurl $flags "$url/" | grep 'hello\.bin' >/dev/null; then
                 pass "LIST anonymous ($mode)"
             else
                 fail "LIST anonymous ($mode)" "hello.bin not in listing"
             fi
         done
-        if fcurl -I "$url/huge.bin" | tr -d '\r' | grep -qx "Content-Length: $((4 * 1024 * 1024 * 1024 + 1048576))"; then
+        if fcurl -I "$url/huge.bin" | tr -d '\r' | grep -x "Content-Length: $((4 * 1024 * 1024 * 1024 + 1048576))" >/dev/null; then
             pass "SIZE of a file over 4 GiB"
         else
             fail "SIZE of a file over 4 GiB"
@@ -242,7 +297,7 @@ smoke() {
             fcurl $flags -u alice:secret -o "$tmp/down.bin" "$url/up-$mode.bin" || true
             same_file "authenticated download ($mode)" "$tmp/upload.bin" "$tmp/down.bin"
         done
-        if fcurl -u alice:secret "$url/" | grep -q 'up-pasv\.bin'; then
+        if fcurl -u alice:secret "$url/" | grep 'up-pasv\.bin' >/dev/null; then
             pass "LIST authenticated"
         else
             fail "LIST authenticated" "up-pasv.bin not in listing"
@@ -255,6 +310,7 @@ smoke() {
     fi
 
     activation_steps "$srv"
+    privdrop_steps "$srv"
 
     if ((fails > fails_before)) && [[ -s $tmp/curl.err ]]; then
         sed 's/^/    curl: /' "$tmp/curl.err" | sort | uniq -c | head -n 10
@@ -276,5 +332,5 @@ for arch in "${arches[@]}"; do
     pids=()
 done
 
-echo "$passes passed, $fails failed"
+echo "$passes passed, $fails failed, $skips skipped"
 ((fails == 0))
