@@ -10,5 +10,6 @@ mod clients_lftp;
 mod clients_python;
 mod commands;
 mod integrity;
+mod lifecycle;
 mod protocol;
 mod security;
