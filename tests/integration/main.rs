@@ -8,6 +8,7 @@ mod clients_busybox;
 mod clients_curl;
 mod clients_lftp;
 mod clients_python;
+mod clients_tnftp;
 mod clients_wget;
 mod commands;
 mod integrity;
