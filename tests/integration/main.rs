@@ -7,6 +7,7 @@ mod binary;
 mod clients_busybox;
 mod clients_curl;
 mod clients_lftp;
+mod clients_ncftp;
 mod clients_python;
 mod clients_tnftp;
 mod clients_wget;
