@@ -1,5 +1,6 @@
 //! curl as a real client: downloads, uploads, listings, active mode, accounts, PASV, nested
-//! directory creation, quote commands and resume, with exit codes and bytes checked.
+//! directory creation, quote commands and resume, with exit codes and bytes checked; the
+//! `--ftp-method` variants and `-C -` both ways in each of EPSV, PASV, EPRT and PORT.
 
 use std::process::Output;
 
