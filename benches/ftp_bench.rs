@@ -180,7 +180,7 @@ fn main() -> ExitCode {
                 list_runs: 3,
                 idle_sessions: 200,
                 conc_clients: 32,
-                conc_reps: 1,
+                conc_reps: 2,
             },
         )
     } else {
@@ -299,8 +299,9 @@ fn main() -> ExitCode {
              TIME_WAIT sockets: {tw0} at start, {tw1} at end",
             2 * small
         ),
-        "retr-big and concurrent-retr are shown against sendfile(2); stor-big against \
-         socket->file; all uploads go to upload/ for both servers"
+        "retr-big and concurrent-retr are shown against sendfile(2), stor-big against \
+         socket->file (single-stream ceilings: many streams on 2 CPUs can exceed them); \
+         all uploads go to upload/ for both servers"
             .to_string(),
     ]
     .into_iter()

@@ -203,7 +203,7 @@ pub fn render(ceilings: &Cells, servers: &[(&str, Cells)]) -> String {
             l.push(String::new());
         }
         if let Some(Cell::Error(e)) = c {
-            errors.push(format!("ceiling {}: {e}", r.metric));
+            errors.push(("ceiling".to_string(), r.metric.to_string(), e.clone()));
         }
         lines.push(l);
     }
@@ -224,7 +224,7 @@ pub fn render(ceilings: &Cells, servers: &[(&str, Cells)]) -> String {
             l.push(show(c, r.decimals));
             l.push(ratio(val(c), val(ceil)));
             if let Some(Cell::Error(e)) = c {
-                errors.push(format!("{name} {}: {e}", r.test));
+                errors.push((name.to_string(), r.test.to_string(), e.clone()));
             }
         }
         if compare {
@@ -264,15 +264,20 @@ pub fn render(ceilings: &Cells, servers: &[(&str, Cells)]) -> String {
             out.push('\n');
         }
     }
-    let mut seen: Vec<String> = Vec::new();
-    for e in errors {
-        if !seen.contains(&e) {
-            if seen.is_empty() {
-                out.push_str("\nerrors:\n");
-            }
-            out.push_str(&format!("  {e}\n"));
-            seen.push(e);
+    // Full error texts below the table, one line per distinct (server, message).
+    let mut grouped: Vec<(String, Vec<String>, String)> = Vec::new();
+    for (who, what, msg) in errors {
+        match grouped.iter_mut().find(|g| g.0 == who && g.2 == msg) {
+            Some(g) if !g.1.contains(&what) => g.1.push(what),
+            Some(_) => {}
+            None => grouped.push((who, vec![what], msg)),
         }
+    }
+    if !grouped.is_empty() {
+        out.push_str("\nerrors:\n");
+    }
+    for (who, what, msg) in grouped {
+        out.push_str(&format!("  {who} {}: {msg}\n", what.join(", ")));
     }
     out
 }
