@@ -1,0 +1,386 @@
+//! Command-line flags: a pure function from arguments to a [`Config`] (or a usage error).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use getopts::{Matches, Options};
+use log::LevelFilter;
+
+use crate::config::{self, Account, Config};
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub enum CliAction {
+    Serve(Box<Config>, Verbosity),
+    Help(String),
+    Version,
+}
+
+/// Log level chosen by `-v`/`-q`; `None` leaves it to `RUST_LOG` (default info).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verbosity(pub Option<LevelFilter>);
+
+/// A bad flag or value: a one-line reason; the caller prints it with the usage and exits 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+fn options() -> Options {
+    let mut o = Options::new();
+    o.optopt(
+        "p",
+        "port",
+        &format!(
+            "port to listen on; 0 picks a free one (default {})",
+            config::DEFAULT_PORT
+        ),
+        "PORT",
+    );
+    o.optmulti(
+        "b",
+        "bind",
+        "address to listen on, repeatable (default: all interfaces, IPv6 and IPv4)",
+        "ADDR",
+    );
+    o.optflag(
+        "w",
+        "writable",
+        "allow uploads, mkdir, delete and rename to every login (default: read-only)",
+    );
+    o.optmulti(
+        "u",
+        "user",
+        "an account, repeatable; :ro/:rw wins over -w; turns anonymous off unless --anonymous",
+        "NAME:PASSWORD[:ro|:rw]",
+    );
+    o.optflag(
+        "",
+        "anonymous",
+        "accept anonymous/ftp with any password (default: on when no -u is given)",
+    );
+    o.optopt(
+        "",
+        "pasv-ports",
+        "passive data port range (default: any free port)",
+        "MIN-MAX",
+    );
+    o.optopt(
+        "",
+        "pasv-address",
+        "IPv4 address to announce in PASV replies, for NAT (default: the control connection's)",
+        "IP",
+    );
+    o.optopt(
+        "",
+        "max-clients",
+        &format!(
+            "most sessions at once (default {})",
+            config::DEFAULT_MAX_CLIENTS
+        ),
+        "N",
+    );
+    o.optopt(
+        "",
+        "max-per-ip",
+        &format!(
+            "most sessions from one IP (default {})",
+            config::DEFAULT_MAX_PER_IP
+        ),
+        "N",
+    );
+    o.optopt(
+        "",
+        "idle-timeout",
+        &format!(
+            "close an idle control connection after SECS (default {})",
+            config::DEFAULT_IDLE_TIMEOUT.as_secs()
+        ),
+        "SECS",
+    );
+    o.optopt(
+        "",
+        "data-timeout",
+        &format!(
+            "wait for a data connection or data progress at most SECS (default {})",
+            config::DEFAULT_DATA_TIMEOUT.as_secs()
+        ),
+        "SECS",
+    );
+    o.optflag(
+        "",
+        "show-dotfiles",
+        "LIST and NLST show dot files even without -a",
+    );
+    o.optflag("v", "verbose", "log every command (debug level)");
+    o.optflag("q", "quiet", "log warnings and errors only");
+    o.optflag("h", "help", "print this help");
+    o.optflag("V", "version", "print the version");
+    o
+}
+
+/// The usage text that `--help` and usage errors print.
+pub fn usage() -> String {
+    options().usage(
+        "Usage: tinyftpd [OPTIONS] [DIR]\n\nServes DIR (default: the current directory) over FTP, anonymous and read-only unless flags say otherwise.\nLogging also follows RUST_LOG.",
+    )
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[String]) -> Result<CliAction, UsageError> {
+    let m = options()
+        .parse(args)
+        .map_err(|e| UsageError(e.to_string()))?;
+    if m.opt_present("help") {
+        return Ok(CliAction::Help(usage()));
+    }
+    if m.opt_present("version") {
+        return Ok(CliAction::Version);
+    }
+    if m.free.len() > 1 {
+        return Err(UsageError(format!(
+            "expected at most one DIR, got {}",
+            m.free.len()
+        )));
+    }
+    let verbosity = match (m.opt_present("verbose"), m.opt_present("quiet")) {
+        (true, true) => return Err(UsageError("-v and -q contradict each other".into())),
+        (true, false) => Verbosity(Some(LevelFilter::Debug)),
+        (false, true) => Verbosity(Some(LevelFilter::Warn)),
+        (false, false) => Verbosity(None),
+    };
+    Ok(CliAction::Serve(Box::new(config_from(&m)?), verbosity))
+}
+
+fn config_from(m: &Matches) -> Result<Config, UsageError> {
+    let mut c = Config::new(m.free.first().map_or(".", String::as_str));
+    if let Some(port) = number::<u16>(m, "port")? {
+        c.port = port;
+    }
+    c.bind = m
+        .opt_strs("bind")
+        .iter()
+        .map(|a| {
+            parse_ip(a).ok_or_else(|| UsageError(format!("--bind: '{a}' is not an IP address")))
+        })
+        .collect::<Result<_, _>>()?;
+    c.anonymous_writable = m.opt_present("writable");
+    c.accounts = m
+        .opt_strs("user")
+        .iter()
+        .map(|spec| parse_account(spec, c.anonymous_writable))
+        .collect::<Result<_, _>>()?;
+    c.anonymous = c.accounts.is_empty() || m.opt_present("anonymous");
+    if let Some(range) = m.opt_str("pasv-ports") {
+        c.pasv_ports = Some(parse_port_range(&range)?);
+    }
+    if let Some(ip) = m.opt_str("pasv-address") {
+        let ip: Ipv4Addr = ip
+            .parse()
+            .map_err(|_| UsageError(format!("--pasv-address: '{ip}' is not an IPv4 address")))?;
+        c.pasv_address = Some(ip);
+    }
+    c.show_dotfiles = m.opt_present("show-dotfiles");
+    if let Some(n) = positive::<usize>(m, "max-clients")? {
+        c.max_clients = n;
+    }
+    if let Some(n) = positive::<usize>(m, "max-per-ip")? {
+        c.max_per_ip = n;
+    }
+    if let Some(secs) = positive::<u64>(m, "idle-timeout")? {
+        c.idle_timeout = Duration::from_secs(secs);
+    }
+    if let Some(secs) = positive::<u64>(m, "data-timeout")? {
+        c.data_timeout = Duration::from_secs(secs);
+    }
+    Ok(c)
+}
+
+fn number<T: std::str::FromStr>(m: &Matches, name: &str) -> Result<Option<T>, UsageError> {
+    m.opt_str(name)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| UsageError(format!("--{name}: '{v}' is not a valid number")))
+        })
+        .transpose()
+}
+
+fn positive<T: std::str::FromStr + Default + PartialEq>(
+    m: &Matches,
+    name: &str,
+) -> Result<Option<T>, UsageError> {
+    match number::<T>(m, name)? {
+        Some(v) if v == T::default() => Err(UsageError(format!("--{name} must be at least 1"))),
+        other => Ok(other),
+    }
+}
+
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    text.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// `NAME:PASSWORD[:ro|:rw]`. The password may itself contain `:`; only a final `:ro`/`:rw` is
+/// taken as the access suffix.
+pub fn parse_account(spec: &str, default_writable: bool) -> Result<Account, UsageError> {
+    let bad = || {
+        UsageError(format!(
+            "--user: expected NAME:PASSWORD[:ro|:rw], got '{}'",
+            spec.split(':').next().unwrap_or("")
+        ))
+    };
+    let (name, rest) = spec.split_once(':').ok_or_else(bad)?;
+    let (password, writable) = if let Some(p) = rest.strip_suffix(":rw") {
+        (p, true)
+    } else if let Some(p) = rest.strip_suffix(":ro") {
+        (p, false)
+    } else {
+        (rest, default_writable)
+    };
+    if name.is_empty() || password.is_empty() {
+        return Err(bad());
+    }
+    if name.eq_ignore_ascii_case("anonymous") || name.eq_ignore_ascii_case("ftp") {
+        return Err(UsageError(format!(
+            "--user: '{name}' is the anonymous login; use --anonymous"
+        )));
+    }
+    Ok(Account {
+        name: name.to_string(),
+        password: password.to_string(),
+        writable,
+    })
+}
+
+pub fn parse_port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>, UsageError> {
+    let bad = || {
+        UsageError(format!(
+            "--pasv-ports: expected MIN-MAX with 1 <= MIN <= MAX <= 65535, got '{text}'"
+        ))
+    };
+    let (min, max) = text.split_once('-').ok_or_else(bad)?;
+    let min: u16 = min.trim().parse().map_err(|_| bad())?;
+    let max: u16 = max.trim().parse().map_err(|_| bad())?;
+    if min == 0 || min > max {
+        return Err(bad());
+    }
+    Ok(min..=max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> Config {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        match parse(&args) {
+            Ok(CliAction::Serve(c, _)) => *c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn usage_error(args: &[&str]) -> String {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        match parse(&args) {
+            Err(UsageError(e)) => e,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = serve(&[]);
+        assert_eq!(c, Config::new("."));
+        assert!(c.anonymous && !c.anonymous_writable);
+        assert_eq!(c.port, 2121);
+    }
+
+    #[test]
+    fn all_flags() {
+        let c = serve(&[
+            "-p",
+            "0",
+            "-b",
+            "127.0.0.1",
+            "-b",
+            "::1",
+            "-w",
+            "--pasv-ports",
+            "50000-50010",
+            "--pasv-address",
+            "192.0.2.1",
+            "--max-clients",
+            "5",
+            "--max-per-ip",
+            "2",
+            "--idle-timeout",
+            "9",
+            "--data-timeout",
+            "3",
+            "/srv",
+        ]);
+        assert_eq!(c.port, 0);
+        assert_eq!(
+            c.bind,
+            vec![
+                "127.0.0.1".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        assert!(c.anonymous_writable && c.anonymous);
+        assert_eq!(c.pasv_ports, Some(50000..=50010));
+        assert_eq!(c.pasv_address, Some(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!((c.max_clients, c.max_per_ip), (5, 2));
+        assert_eq!(c.idle_timeout, Duration::from_secs(9));
+        assert_eq!(c.data_timeout, Duration::from_secs(3));
+        assert_eq!(c.root, std::path::PathBuf::from("/srv"));
+    }
+
+    #[test]
+    fn accounts_and_anonymous_rules() {
+        let c = serve(&["-u", "alice:se:cret"]);
+        assert!(!c.anonymous);
+        assert_eq!(
+            c.accounts,
+            vec![Account {
+                name: "alice".into(),
+                password: "se:cret".into(),
+                writable: false
+            }]
+        );
+        let c = serve(&["-w", "-u", "a:b", "-u", "c:d:ro", "--anonymous"]);
+        assert!(c.anonymous && c.anonymous_writable);
+        assert!(c.accounts[0].writable && !c.accounts[1].writable);
+        let c = serve(&["--anonymous", "-u", "alice:secret:rw"]);
+        assert!(c.anonymous && !c.anonymous_writable && c.accounts[0].writable);
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        assert!(usage_error(&["-p", "70000"]).contains("--port"));
+        assert!(usage_error(&["-p", "x"]).contains("--port"));
+        assert!(usage_error(&["-b", "nowhere"]).contains("--bind"));
+        assert!(usage_error(&["-u", "nopassword"]).contains("--user"));
+        assert!(usage_error(&["-u", "anonymous:x"]).contains("--user"));
+        assert!(usage_error(&["--pasv-ports", "5000-4000"]).contains("--pasv-ports"));
+        assert!(usage_error(&["--pasv-ports", "0-10"]).contains("--pasv-ports"));
+        assert!(usage_error(&["--pasv-address", "::1"]).contains("--pasv-address"));
+        assert!(usage_error(&["--max-clients", "0"]).contains("--max-clients"));
+        assert!(usage_error(&["--frobnicate"]).contains("frobnicate"));
+        assert!(usage_error(&["a", "b"]).contains("DIR"));
+        assert!(usage_error(&["-v", "-q"]).contains("-q"));
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert!(
+            matches!(parse(&["--help".to_string()]), Ok(CliAction::Help(h)) if h.contains("--pasv-ports"))
+        );
+        assert_eq!(parse(&["-V".to_string()]), Ok(CliAction::Version));
+    }
+
+    #[test]
+    fn usage_error_never_echoes_a_password() {
+        assert!(!usage_error(&["-u", "alice:"]).contains("secret"));
+    }
+}

@@ -1,0 +1,89 @@
+//! The server's configuration: what the command line decided, as plain values.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_PORT: u16 = 2121;
+pub const DEFAULT_MAX_CLIENTS: usize = 200;
+pub const DEFAULT_MAX_PER_IP: usize = 32;
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_DATA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A named login from `-u NAME:PASSWORD[:ro|:rw]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub password: String,
+    pub writable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub root: PathBuf,
+    pub port: u16,
+    /// Addresses to listen on; empty means every interface (IPv6 and IPv4 where possible).
+    pub bind: Vec<IpAddr>,
+    /// Whether anonymous logins may write (`-w`). Accounts carry their own flag.
+    pub anonymous_writable: bool,
+    pub anonymous: bool,
+    pub accounts: Vec<Account>,
+    pub pasv_ports: Option<RangeInclusive<u16>>,
+    pub pasv_address: Option<Ipv4Addr>,
+    pub max_clients: usize,
+    pub max_per_ip: usize,
+    pub idle_timeout: Duration,
+    pub data_timeout: Duration,
+    /// LIST and NLST show dot files without `-a` (`--show-dotfiles`).
+    pub show_dotfiles: bool,
+    /// The pause after a failed login, which slows password guessing (not a flag; tests set 0).
+    pub login_failure_delay: Duration,
+}
+
+impl Config {
+    /// A configuration with every default, serving `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Config {
+        Config {
+            root: root.into(),
+            port: DEFAULT_PORT,
+            bind: Vec::new(),
+            anonymous_writable: false,
+            anonymous: true,
+            accounts: Vec::new(),
+            pasv_ports: None,
+            pasv_address: None,
+            max_clients: DEFAULT_MAX_CLIENTS,
+            max_per_ip: DEFAULT_MAX_PER_IP,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            data_timeout: DEFAULT_DATA_TIMEOUT,
+            show_dotfiles: false,
+            login_failure_delay: Duration::from_secs(1),
+        }
+    }
+
+    /// A short description for the start-up line: who may log in and what they may do.
+    pub fn access_summary(&self) -> String {
+        let mut parts = Vec::new();
+        if self.anonymous {
+            let mode = if self.anonymous_writable {
+                "read-write"
+            } else {
+                "read-only"
+            };
+            parts.push(format!("anonymous {mode}"));
+        }
+        let count = self.accounts.len();
+        if count > 0 {
+            parts.push(format!(
+                "{count} account{}",
+                if count == 1 { "" } else { "s" }
+            ));
+        }
+        if parts.is_empty() {
+            "no logins accepted".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The only reader of the control connection: splits the byte stream into command lines.
+//!
+//! Bounded: a line longer than the limit is discarded up to its end and reported as
+//! [`ControlLine::TooLong`], so a client can never grow the session's memory. Lines end in CRLF
+//! or a bare LF. Telnet commands (RFC 854) are removed: `IAC IAC` is a literal 0xFF, `IAC
+//! WILL/WONT/DO/DONT x` and two-byte commands such as `IAC IP` and `IAC DM` (which clients send
+//! before ABOR) are dropped. Timeouts come from the socket's read timeout and surface as I/O
+//! errors of kind `WouldBlock` or `TimedOut`.
+
+use std::io::{self, Read};
+
+/// The longest command line accepted, in bytes, without its line end.
+pub const MAX_LINE: usize = 4096;
+
+const IAC: u8 = 255;
+const READ_CHUNK: usize = 2048;
+
+/// What the reader got.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ControlLine {
+    Line(Vec<u8>),
+    TooLong,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Telnet {
+    Data,
+    /// After IAC.
+    Command,
+    /// After IAC WILL/WONT/DO/DONT: the next byte is the option.
+    Option,
+}
+
+pub struct ControlReader<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    line: Vec<u8>,
+    overflow: bool,
+    telnet: Telnet,
+}
+
+impl<R: Read> ControlReader<R> {
+    pub fn new(inner: R) -> ControlReader<R> {
+        ControlReader {
+            inner,
+            buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            line: Vec::new(),
+            overflow: false,
+            telnet: Telnet::Data,
+        }
+    }
+
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// True when bytes already read from the socket wait to be parsed (pipelined commands).
+    pub fn has_buffered_input(&self) -> bool {
+        self.start < self.end
+    }
+
+    /// Reads the next line. `Ok(None)` at end of stream (a partial last line is dropped).
+    pub fn read_line(&mut self) -> io::Result<Option<ControlLine>> {
+        loop {
+            if let Some(line) = self.take_buffered_line() {
+                return Ok(Some(line));
+            }
+            if !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Parses buffered bytes only; never reads the socket.
+    pub fn take_buffered_line(&mut self) -> Option<ControlLine> {
+        while self.start < self.end {
+            let byte = self.buf[self.start];
+            self.start += 1;
+            if let Some(line) = self.push_byte(byte) {
+                return Some(line);
+            }
+        }
+        None
+    }
+
+    /// Reads once from the socket into the buffer. `Ok(false)` at end of stream.
+    pub fn fill(&mut self) -> io::Result<bool> {
+        self.start = 0;
+        self.end = 0;
+        let n = loop {
+            match self.inner.read(&mut self.buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        self.end = n;
+        Ok(n > 0)
+    }
+
+    fn push_byte(&mut self, byte: u8) -> Option<ControlLine> {
+        match (self.telnet, byte) {
+            (Telnet::Data, IAC) => {
+                self.telnet = Telnet::Command;
+                None
+            }
+            (Telnet::Data, b'\n') => Some(self.finish_line()),
+            (Telnet::Data, b) | (Telnet::Command, b @ IAC) => {
+                self.telnet = Telnet::Data;
+                self.push_data(b);
+                None
+            }
+            (Telnet::Command, 251..=254) => {
+                self.telnet = Telnet::Option;
+                None
+            }
+            (Telnet::Command, _) | (Telnet::Option, _) => {
+                self.telnet = Telnet::Data;
+                None
+            }
+        }
+    }
+
+    fn push_data(&mut self, byte: u8) {
+        if self.line.len() < MAX_LINE + 1 {
+            self.line.push(byte);
+        } else {
+            self.overflow = true;
+        }
+    }
+
+    fn finish_line(&mut self) -> ControlLine {
+        if self.line.last() == Some(&b'\r') {
+            self.line.pop();
+        }
+        let too_long = self.overflow || self.line.len() > MAX_LINE;
+        self.overflow = false;
+        if too_long {
+            self.line.clear();
+            self.line.shrink_to(READ_CHUNK);
+            ControlLine::TooLong
+        } else {
+            ControlLine::Line(std::mem::take(&mut self.line))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8]) -> Vec<ControlLine> {
+        let mut reader = ControlReader::new(input);
+        let mut out = Vec::new();
+        while let Some(line) = reader.read_line().unwrap() {
+            out.push(line);
+        }
+        out
+    }
+
+    fn line(s: &[u8]) -> ControlLine {
+        ControlLine::Line(s.to_vec())
+    }
+
+    #[test]
+    fn crlf_and_bare_lf() {
+        assert_eq!(
+            lines(b"USER a\r\nPASS b\nQUIT\r\n"),
+            vec![line(b"USER a"), line(b"PASS b"), line(b"QUIT")]
+        );
+    }
+
+    #[test]
+    fn partial_last_line_is_dropped() {
+        assert_eq!(lines(b"NOOP\r\nQUI"), vec![line(b"NOOP")]);
+    }
+
+    #[test]
+    fn telnet_sequences_are_removed() {
+        assert_eq!(lines(b"\xFF\xF4\xFF\xF2ABOR\r\n"), vec![line(b"ABOR")]);
+        assert_eq!(lines(b"\xFF\xFB\x01NOOP\r\n"), vec![line(b"NOOP")]);
+        assert_eq!(lines(b"RETR a\xFF\xFFb\r\n"), vec![line(b"RETR a\xFFb")]);
+    }
+
+    #[test]
+    fn over_long_line_is_reported_and_the_next_line_works() {
+        let mut input = vec![b'A'; 1 << 20];
+        input.extend_from_slice(b"\r\nNOOP\r\n");
+        assert_eq!(lines(&input), vec![ControlLine::TooLong, line(b"NOOP")]);
+    }
+
+    #[test]
+    fn line_of_exactly_the_limit_is_accepted() {
+        let mut input = vec![b'A'; MAX_LINE];
+        input.extend_from_slice(b"\r\n");
+        assert_eq!(lines(&input), vec![ControlLine::Line(vec![b'A'; MAX_LINE])]);
+    }
+}

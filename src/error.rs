@@ -1,0 +1,165 @@
+//! The one error type of a command, and the ONE mapping from errors to FTP replies.
+
+use std::fmt;
+use std::io;
+
+use crate::command::ParseError;
+use crate::jail::PathError;
+use crate::reply::{codes, Reply};
+
+/// Why a command failed. Each variant's doc names the reply code it becomes.
+#[derive(Debug)]
+pub enum FtpError {
+    /// 501 or 522: the argument is malformed.
+    Parse(ParseError),
+    /// 501 for NUL in a path; 553 for a name the server reserves.
+    Path(PathError),
+    /// 530: the command needs a login.
+    NotLoggedIn,
+    /// 550: this login may not write.
+    ReadOnly,
+    /// 503: the command is out of order (the text says what was expected).
+    BadSequence(&'static str),
+    /// 504: the command is known but not for this parameter.
+    NotForParameter(&'static str),
+    /// 425: no PORT/PASV/EPRT/EPSV before a transfer.
+    NoDataConnection,
+    /// 425: the data connection could not be opened (or was refused).
+    DataConnection(io::Error),
+    /// 501: PORT/EPRT named another host or a privileged port (bounce protection).
+    ForeignAddress,
+    /// 426: the data connection broke during the transfer.
+    TransferAborted,
+    /// 550: not a regular file (RETR of a directory, FIFO or device).
+    NotAPlainFile,
+    /// 554: REST offset beyond the end of the file.
+    InvalidRestart,
+    /// 550, 452, 552 or 451, from the `io::ErrorKind`.
+    Io(io::Error),
+}
+
+impl From<io::Error> for FtpError {
+    fn from(e: io::Error) -> FtpError {
+        FtpError::Io(e)
+    }
+}
+
+impl From<ParseError> for FtpError {
+    fn from(e: ParseError) -> FtpError {
+        FtpError::Parse(e)
+    }
+}
+
+impl From<PathError> for FtpError {
+    fn from(e: PathError) -> FtpError {
+        FtpError::Path(e)
+    }
+}
+
+impl fmt::Display for FtpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FtpError::Parse(e) => write!(f, "{e}"),
+            FtpError::Path(PathError::Nul) => f.write_str("Path contains a NUL byte."),
+            FtpError::Path(PathError::Reserved) => f.write_str("File name not allowed."),
+            FtpError::NotLoggedIn => f.write_str("Please login with USER and PASS."),
+            FtpError::ReadOnly => f.write_str("Permission denied."),
+            FtpError::BadSequence(expected) => write!(f, "Bad sequence of commands: {expected}."),
+            FtpError::NotForParameter(what) => {
+                write!(f, "Command not implemented for that parameter: {what}.")
+            }
+            FtpError::NoDataConnection => f.write_str("Use PORT, PASV, EPRT or EPSV first."),
+            FtpError::DataConnection(_) => f.write_str("Can't open data connection."),
+            FtpError::ForeignAddress => f.write_str(
+                "Refused: the data connection must go to your own address, port 1024 or above.",
+            ),
+            FtpError::TransferAborted => f.write_str("Connection closed; transfer aborted."),
+            FtpError::NotAPlainFile => f.write_str("Not a plain file."),
+            FtpError::InvalidRestart => {
+                f.write_str("Invalid REST parameter: beyond the end of the file.")
+            }
+            FtpError::Io(e) => f.write_str(io_text(e.kind())),
+        }
+    }
+}
+
+fn io_text(kind: io::ErrorKind) -> &'static str {
+    use io::ErrorKind::*;
+    match kind {
+        NotFound => "No such file or directory.",
+        PermissionDenied | ReadOnlyFilesystem => "Permission denied.",
+        AlreadyExists => "File exists.",
+        IsADirectory => "Is a directory.",
+        NotADirectory => "Not a directory.",
+        DirectoryNotEmpty => "Directory not empty.",
+        StorageFull | QuotaExceeded => "Insufficient storage space.",
+        FileTooLarge => "Exceeded storage allocation.",
+        InvalidInput | InvalidFilename => "Invalid file name.",
+        CrossesDevices => "Cannot rename across file systems.",
+        _ => "Local error in processing.",
+    }
+}
+
+impl FtpError {
+    pub fn code(&self) -> u16 {
+        match self {
+            FtpError::Parse(ParseError::UnsupportedProtocol) => {
+                codes::NETWORK_PROTOCOL_NOT_SUPPORTED
+            }
+            FtpError::Parse(_) | FtpError::Path(PathError::Nul) | FtpError::ForeignAddress => {
+                codes::SYNTAX_ERROR_ARGS
+            }
+            FtpError::Path(PathError::Reserved) => codes::BAD_FILE_NAME,
+            FtpError::NotLoggedIn => codes::NOT_LOGGED_IN,
+            FtpError::ReadOnly | FtpError::NotAPlainFile => codes::FILE_UNAVAILABLE,
+            FtpError::BadSequence(_) => codes::BAD_SEQUENCE,
+            FtpError::NotForParameter(_) => codes::NOT_IMPLEMENTED_FOR_PARAM,
+            FtpError::NoDataConnection | FtpError::DataConnection(_) => codes::CANT_OPEN_DATA,
+            FtpError::TransferAborted => codes::TRANSFER_ABORTED,
+            FtpError::InvalidRestart => codes::INVALID_REST,
+            FtpError::Io(e) => io_code(e.kind()),
+        }
+    }
+
+    pub fn to_reply(&self) -> Reply {
+        Reply::new(self.code(), self.to_string())
+    }
+}
+
+fn io_code(kind: io::ErrorKind) -> u16 {
+    use io::ErrorKind::*;
+    match kind {
+        StorageFull | QuotaExceeded => codes::INSUFFICIENT_STORAGE,
+        FileTooLarge => codes::EXCEEDED_STORAGE,
+        InvalidFilename => codes::BAD_FILE_NAME,
+        NotFound | PermissionDenied | ReadOnlyFilesystem | AlreadyExists | IsADirectory
+        | NotADirectory | DirectoryNotEmpty | InvalidInput | CrossesDevices => {
+            codes::FILE_UNAVAILABLE
+        }
+        _ => codes::LOCAL_ERROR,
+    }
+}
+
+/// The result of a handler: the reply to send, or an error that maps to one.
+pub type FtpResult = Result<Reply, FtpError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_kinds_map_to_codes() {
+        let code = |k| FtpError::Io(io::Error::from(k)).code();
+        assert_eq!(code(io::ErrorKind::NotFound), 550);
+        assert_eq!(code(io::ErrorKind::StorageFull), 452);
+        assert_eq!(code(io::ErrorKind::QuotaExceeded), 452);
+        assert_eq!(code(io::ErrorKind::FileTooLarge), 552);
+        assert_eq!(code(io::ErrorKind::Other), 451);
+    }
+
+    #[test]
+    fn parse_errors_map_to_501_and_522() {
+        assert_eq!(FtpError::Parse(ParseError::MissingArgument).code(), 501);
+        assert_eq!(FtpError::Parse(ParseError::UnsupportedProtocol).code(), 522);
+    }
+}

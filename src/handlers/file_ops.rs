@@ -1,0 +1,105 @@
+//! Commands on files and directories that need no data connection: MKD, RMD, DELE, RNFR/RNTO,
+//! SIZE, MDTM, MFMT, SITE.
+
+use std::fs::{self, File};
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::command::SiteArg;
+use crate::error::{FtpError, FtpResult};
+use crate::jail::JailedPath;
+use crate::listing;
+use crate::reply::{codes, quote_path, Reply};
+use crate::session::Session;
+
+pub fn mkd(s: &mut Session, arg: &[u8]) -> FtpResult {
+    let path = s.resolve_entry(arg)?;
+    fs::create_dir(path.host())?;
+    let mut text = quote_path(&path.virtual_path().to_bytes());
+    text.extend_from_slice(b" created.");
+    Ok(Reply::new(codes::PATH_CREATED, text))
+}
+
+pub fn rmd(s: &mut Session, arg: &[u8]) -> FtpResult {
+    let path = s.resolve_entry(arg)?;
+    fs::remove_dir(path.host())?;
+    Ok(Reply::new(
+        codes::FILE_ACTION_OK,
+        "Remove directory operation successful.",
+    ))
+}
+
+pub fn dele(s: &mut Session, arg: &[u8]) -> FtpResult {
+    let path = s.resolve_entry(arg)?;
+    if fs::symlink_metadata(path.host())?.is_dir() {
+        return Err(FtpError::Io(std::io::ErrorKind::IsADirectory.into()));
+    }
+    fs::remove_file(path.host())?;
+    Ok(Reply::new(
+        codes::FILE_ACTION_OK,
+        "Delete operation successful.",
+    ))
+}
+
+pub fn rnfr(s: &mut Session, arg: &[u8]) -> FtpResult {
+    let path = s.resolve_entry(arg)?;
+    fs::symlink_metadata(path.host())?;
+    s.state.rename_from = Some(path);
+    Ok(Reply::new(codes::PENDING_FURTHER_INFO, "Ready for RNTO."))
+}
+
+pub fn rnto(s: &mut Session, from: Option<JailedPath>, arg: &[u8]) -> FtpResult {
+    let from = from.ok_or(FtpError::BadSequence("RNFR first"))?;
+    let to = s.resolve_entry(arg)?;
+    fs::rename(from.host(), to.host())?;
+    Ok(Reply::new(codes::FILE_ACTION_OK, "Rename successful."))
+}
+
+/// SIZE (RFC 3659 4): the size on disk. In TYPE A we still give the binary size, as vsftpd
+/// does: clients use it for progress, and counting line ends would mean reading the file.
+pub fn size(s: &mut Session, arg: &[u8]) -> FtpResult {
+    let meta = fs::metadata(s.resolve(arg)?.host())?;
+    if !meta.is_file() {
+        return Err(FtpError::NotAPlainFile);
+    }
+    Ok(Reply::new(codes::FILE_STATUS, meta.len().to_string()))
+}
+
+pub fn mdtm(s: &mut Session, arg: &[u8]) -> FtpResult {
+    let meta = fs::metadata(s.resolve(arg)?.host())?;
+    let info = listing::EntryInfo::from_metadata(&meta);
+    Ok(Reply::new(codes::FILE_STATUS, listing::mdtm(info.mtime)))
+}
+
+/// MFMT (draft-somers-ftp-mfxx): set the modification time, as FileZilla does after an upload.
+pub fn mfmt(s: &mut Session, unix_secs: i64, arg: &[u8]) -> FtpResult {
+    let path = s.resolve(arg)?;
+    let time = if unix_secs >= 0 {
+        UNIX_EPOCH + Duration::from_secs(unix_secs.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_secs(unix_secs.unsigned_abs())
+    };
+    File::open(path.host())?.set_modified(time)?;
+    let mut text = format!("Modify={}; ", listing::mdtm(unix_secs)).into_bytes();
+    text.extend_from_slice(&path.virtual_path().to_bytes());
+    Ok(Reply::new(codes::FILE_STATUS, text))
+}
+
+pub fn site(s: &mut Session, arg: SiteArg) -> FtpResult {
+    match arg {
+        SiteArg::Help => Ok(Reply::new(codes::HELP, "SITE commands: CHMOD HELP")),
+        SiteArg::Chmod(mode, path) => {
+            if !s.writable() {
+                return Err(FtpError::ReadOnly);
+            }
+            let path = s.resolve(&path)?;
+            // No set-user-ID, set-group-ID or sticky bits from a client.
+            fs::set_permissions(path.host(), fs::Permissions::from_mode(mode & 0o777))?;
+            Ok(Reply::new(codes::OK, "SITE CHMOD command ok."))
+        }
+        SiteArg::Umask(_) | SiteArg::Unknown(_) => Ok(Reply::new(
+            codes::NOT_IMPLEMENTED,
+            "SITE command not implemented.",
+        )),
+    }
+}

@@ -1,0 +1,250 @@
+//! LIST, NLST, MLSD, MLST and STAT with a path. Directories are streamed entry by entry (one
+//! `readdir` pass, one `lstat` per entry, one buffered writer), so a directory of any size lists
+//! in constant memory.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::command::ListArg;
+use crate::error::{FtpError, FtpResult};
+use crate::jail::{JailedPath, RESERVED_PREFIX};
+use crate::listing::{self, EntryInfo, EntryKind, MlsxRole};
+use crate::reply::{codes, Reply};
+use crate::session::Session;
+use crate::transfer::{Flow, TransferError};
+
+use super::transfers::over_data_connection;
+
+/// Most lines a STAT reply carries: it is built in memory, unlike a LIST over a data connection.
+const MAX_STAT_LINES: usize = 10_000;
+const LISTING_BUFFER: usize = 64 * 1024;
+/// Entries between two looks at the control connection (ABOR) during a listing.
+const WATCH_EVERY: usize = 512;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Long,
+    NamesOnly,
+    Machine,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// One entry of a directory, ready to format; `None` when it must not be shown (an upload
+/// temporary, a dot file without `-a`, a symlink leading out of the jail).
+struct Shown {
+    name: OsString,
+    info: EntryInfo,
+    link_target: Option<OsString>,
+}
+
+fn examine(
+    s: &Session,
+    dir: &JailedPath,
+    name: OsString,
+    format: Format,
+    show_hidden: bool,
+) -> Option<Shown> {
+    let bytes = name.as_encoded_bytes();
+    if bytes.starts_with(RESERVED_PREFIX) || (bytes.first() == Some(&b'.') && !show_hidden) {
+        return None;
+    }
+    let child = dir.child(&name);
+    let mut info = EntryInfo::from_metadata(&fs::symlink_metadata(child.host()).ok()?);
+    let mut link_target = None;
+    if info.kind == EntryKind::Symlink {
+        link_target = Some(s.ctx.jail.link_target_inside(&child)?);
+        if format == Format::Machine {
+            // MLSD shows a link as what it points at (RFC 3659 has no link type).
+            info = EntryInfo::from_metadata(&fs::metadata(child.host()).ok()?);
+        }
+    }
+    Some(Shown {
+        name,
+        info,
+        link_target,
+    })
+}
+
+fn format_line(s: &Session, shown: &Shown, format: Format, now: i64) -> Vec<u8> {
+    let name = shown.name.as_encoded_bytes();
+    match format {
+        Format::Long => listing::list_line(
+            name,
+            &shown.info,
+            shown.link_target.as_ref().map(|t| t.as_encoded_bytes()),
+            now,
+        ),
+        Format::NamesOnly => name.to_vec(),
+        Format::Machine => listing::mlsx_line(
+            name,
+            &shown.info,
+            MlsxRole::Entry,
+            s.state.facts,
+            s.writable(),
+        ),
+    }
+}
+
+/// Streams the lines for `dir` into `out`, looking at the control connection now and then.
+fn write_directory(
+    s: &mut Session,
+    dir: &JailedPath,
+    format: Format,
+    show_hidden: bool,
+    out: &mut impl Write,
+) -> Result<u64, TransferError> {
+    let now = now();
+    let mut count = 0u64;
+    for entry in fs::read_dir(dir.host()).map_err(TransferError::Disk)? {
+        let Ok(entry) = entry else { continue };
+        if count.is_multiple_of(WATCH_EVERY as u64) && s.watch_control(count) == Flow::Abort {
+            return Err(TransferError::Aborted);
+        }
+        let Some(shown) = examine(s, dir, entry.file_name(), format, show_hidden) else {
+            continue;
+        };
+        let mut line = format_line(s, &shown, format, now);
+        line.extend_from_slice(b"\r\n");
+        out.write_all(&line).map_err(TransferError::Network)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+fn list_over_data(s: &mut Session, arg: &ListArg, format: Format) -> FtpResult {
+    let path = s.resolve(arg.path.as_deref().unwrap_or(b"."))?;
+    let meta = fs::metadata(path.host())?;
+    let show_hidden = arg.all() || s.ctx.config.show_dotfiles;
+    let name_as_given = arg.path.clone().unwrap_or_default();
+    let started = std::time::Instant::now();
+    let preliminary = Reply::new(codes::OPENING_DATA, "Here comes the directory listing.");
+    let outcome = over_data_connection(s, preliminary, |s, data| {
+        let mut out = BufWriter::with_capacity(LISTING_BUFFER, data);
+        let count = if meta.is_dir() {
+            write_directory(s, &path, format, show_hidden, &mut out)?
+        } else {
+            let info = EntryInfo::from_metadata(&meta);
+            let line = match format {
+                Format::NamesOnly => name_as_given.clone(),
+                _ => listing::list_line(path.virtual_path().file_name(), &info, None, now()),
+            };
+            out.write_all(&line)
+                .and_then(|_| out.write_all(b"\r\n"))
+                .map_err(TransferError::Network)?;
+            1
+        };
+        out.flush().map_err(TransferError::Network)?;
+        Ok(count)
+    });
+    super::transfers::finish_listing(s, &path, started, outcome)
+}
+
+pub fn list(s: &mut Session, arg: &ListArg) -> FtpResult {
+    list_over_data(s, arg, Format::Long)
+}
+
+/// NLST: names only, one per line; for a directory the names inside it (not paths). Dot files,
+/// like LIST, only with `-a` (or `--show-dotfiles`).
+pub fn nlst(s: &mut Session, arg: &ListArg) -> FtpResult {
+    list_over_data(s, arg, Format::NamesOnly)
+}
+
+/// MLSD (RFC 3659 7): every entry (dot files too), plus `cdir` and `pdir`. A file is an error.
+pub fn mlsd(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
+    let path = s.resolve(arg.unwrap_or(b"."))?;
+    let meta = fs::metadata(path.host())?;
+    if !meta.is_dir() {
+        return Err(FtpError::Parse(crate::command::ParseError::BadArgument(
+            "MLSD needs a directory",
+        )));
+    }
+    let parent_meta = fs::metadata(s.ctx.jail.resolve(&path.virtual_path().parent())?.host())?;
+    let started = std::time::Instant::now();
+    let preliminary = Reply::new(codes::OPENING_DATA, "Here comes the directory listing.");
+    let outcome = over_data_connection(s, preliminary, |s, data| {
+        let mut out = BufWriter::with_capacity(LISTING_BUFFER, data);
+        for (name, m, role) in [
+            (&b"."[..], &meta, MlsxRole::Current),
+            (b"..", &parent_meta, MlsxRole::Parent),
+        ] {
+            let mut line = listing::mlsx_line(
+                name,
+                &EntryInfo::from_metadata(m),
+                role,
+                s.state.facts,
+                s.writable(),
+            );
+            line.extend_from_slice(b"\r\n");
+            out.write_all(&line).map_err(TransferError::Network)?;
+        }
+        let count = write_directory(s, &path, Format::Machine, true, &mut out)?;
+        out.flush().map_err(TransferError::Network)?;
+        Ok(count)
+    });
+    super::transfers::finish_listing(s, &path, started, outcome)
+}
+
+/// MLST (RFC 3659 7): the facts of one path, on the control connection.
+pub fn mlst(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
+    let path = s.resolve(arg.unwrap_or(b"."))?;
+    let info = EntryInfo::from_metadata(&fs::metadata(path.host())?);
+    let shown_path = path.virtual_path().to_bytes();
+    let mut line = b" ".to_vec();
+    line.extend(listing::mlsx_line(
+        &shown_path,
+        &info,
+        MlsxRole::Entry,
+        s.state.facts,
+        s.writable(),
+    ));
+    let mut first = b"Listing ".to_vec();
+    first.extend_from_slice(&shown_path);
+    Ok(Reply::multi(
+        codes::FILE_ACTION_OK,
+        first,
+        vec![line],
+        "End",
+    ))
+}
+
+/// STAT with a path: the LIST lines over the control connection (213 for a file, 212 for a
+/// directory), as Cyberduck expects. Bounded, since the reply is built in memory.
+pub fn stat(s: &mut Session, arg: &ListArg) -> FtpResult {
+    let path = s.resolve(arg.path.as_deref().unwrap_or(b"."))?;
+    let meta = fs::metadata(path.host())?;
+    let now = now();
+    let show_hidden = arg.all() || s.ctx.config.show_dotfiles;
+    let mut lines = Vec::new();
+    let code = if meta.is_dir() {
+        for entry in fs::read_dir(path.host())?.take(MAX_STAT_LINES) {
+            let entry = entry?;
+            if let Some(shown) = examine(s, &path, entry.file_name(), Format::Long, show_hidden) {
+                let mut line = b" ".to_vec();
+                line.extend(format_line(s, &shown, Format::Long, now));
+                lines.push(line);
+            }
+        }
+        codes::DIRECTORY_STATUS
+    } else {
+        let mut line = b" ".to_vec();
+        line.extend(listing::list_line(
+            path.virtual_path().file_name(),
+            &EntryInfo::from_metadata(&meta),
+            None,
+            now,
+        ));
+        lines.push(line);
+        codes::FILE_STATUS
+    };
+    let mut first = b"Status of ".to_vec();
+    first.extend_from_slice(&path.virtual_path().to_bytes());
+    first.push(b':');
+    Ok(Reply::multi(code, first, lines, "End of status."))
+}

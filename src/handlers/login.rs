@@ -1,0 +1,71 @@
+//! USER, PASS, QUIT, REIN.
+
+use crate::auth;
+use crate::error::{FtpError, FtpResult};
+use crate::reply::{codes, Reply};
+use crate::session::{Login, Session, State};
+
+/// After this many failed logins on one connection, the server hangs up.
+const MAX_FAILED_LOGINS: u32 = 3;
+
+pub fn user(s: &mut Session, name: Vec<u8>) -> FtpResult {
+    if matches!(s.state.login, Login::LoggedIn(_)) {
+        return Err(FtpError::BadSequence("already logged in; use REIN first"));
+    }
+    s.state.login = Login::UserGiven(name);
+    // The same reply for every name, known or not: no user enumeration.
+    Ok(Reply::new(
+        codes::NEED_PASSWORD,
+        "User name okay, need password.",
+    ))
+}
+
+pub fn pass(s: &mut Session, password: &[u8]) -> FtpResult {
+    let name = match std::mem::take(&mut s.state.login) {
+        Login::UserGiven(name) => name,
+        other @ Login::LoggedIn(_) => {
+            s.state.login = other;
+            return Ok(Reply::new(codes::LOGGED_IN, "Already logged in."));
+        }
+        Login::None => return Err(FtpError::BadSequence("send USER first")),
+    };
+    match auth::authenticate(&s.ctx.config, &name, password) {
+        Some(user) => {
+            log::info!("login: {} user={}", s.peer, user.name);
+            s.state.login = Login::LoggedIn(user);
+            Ok(Reply::new(codes::LOGGED_IN, "Login successful."))
+        }
+        None => {
+            s.state.failed_logins += 1;
+            log::warn!(
+                "failed login: {} user={}",
+                s.peer,
+                String::from_utf8_lossy(&name)
+            );
+            std::thread::sleep(s.ctx.config.login_failure_delay);
+            if s.state.failed_logins >= MAX_FAILED_LOGINS {
+                Ok(Reply::new(
+                    codes::SERVICE_NOT_AVAILABLE,
+                    "Login incorrect; too many failures, closing.",
+                ))
+            } else {
+                Ok(Reply::new(codes::NOT_LOGGED_IN, "Login incorrect."))
+            }
+        }
+    }
+}
+
+pub fn quit(s: &mut Session) -> FtpResult {
+    s.request_quit();
+    Ok(Reply::new(codes::SERVICE_CLOSING, "Goodbye."))
+}
+
+/// REIN (RFC 959 4.1.1): back to the state of a new connection, the connection kept.
+pub fn rein(s: &mut Session) -> FtpResult {
+    let failed_logins = s.state.failed_logins;
+    s.state = State {
+        failed_logins,
+        ..State::default()
+    };
+    Ok(Reply::new(codes::READY, "Ready for a new user."))
+}

@@ -1,0 +1,301 @@
+//! RETR, STOR, APPE, STOU, REST, ABOR: the commands that move file contents.
+
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom};
+use std::net::TcpStream;
+use std::time::Instant;
+
+use crate::command::TransferType;
+use crate::data_channel::{self, DataSetup};
+use crate::error::{FtpError, FtpResult};
+use crate::jail::JailedPath;
+use crate::reply::{codes, Reply};
+use crate::session::Session;
+use crate::transfer::{self, AtomicUpload, TransferError};
+
+/// Sends the preliminary reply, opens the data connection that the last PASV/EPSV/PORT/EPRT
+/// set up (each set-up serves one transfer), runs `copy` over it and closes it, so that the
+/// final reply goes after the data connection is closed.
+pub(super) fn over_data_connection(
+    s: &mut Session,
+    preliminary: Reply,
+    copy: impl FnOnce(&mut Session, &mut TcpStream) -> Result<u64, TransferError>,
+) -> Result<u64, TransferError> {
+    let setup = std::mem::take(&mut s.state.data);
+    if matches!(setup, DataSetup::None) {
+        return Err(TransferError::Setup(FtpError::NoDataConnection));
+    }
+    s.send(&preliminary).map_err(TransferError::Network)?;
+    let timeout = s.ctx.config.data_timeout;
+    let mut stream = match setup {
+        DataSetup::Passive(listener) => data_channel::accept_from(&listener, s.peer_ip(), timeout),
+        DataSetup::Active(target) => data_channel::connect_active(target, timeout),
+        DataSetup::None => Err(FtpError::NoDataConnection),
+    }
+    .map_err(TransferError::Setup)?;
+    data_channel::prepare(&stream, timeout).map_err(TransferError::Network)?;
+    copy(s, &mut stream)
+}
+
+/// The final reply for a transfer's outcome, with the one log line per transfer.
+fn finish(
+    s: &Session,
+    verb: &str,
+    path: &JailedPath,
+    started: Instant,
+    outcome: Result<u64, TransferError>,
+    done: Reply,
+) -> FtpResult {
+    let (bytes, result) = outcome_reply(s, outcome, done);
+    let status = match &result {
+        Ok(r) if r.code < 400 => "ok".to_string(),
+        Ok(r) => format!("failed {}", r.code),
+        Err(e) => format!("failed {}", e.code()),
+    };
+    let path_text = String::from_utf8_lossy(&path.virtual_path().to_bytes()).into_owned();
+    let secs = started.elapsed().as_secs_f64();
+    log::info!(
+        "transfer: {} user={} {verb} {path_text} bytes={bytes} secs={secs:.3} {status}",
+        s.peer,
+        s.user_name()
+    );
+    result
+}
+
+/// The final reply for a listing; listings are logged at debug level only.
+pub(super) fn finish_listing(
+    s: &Session,
+    path: &JailedPath,
+    started: Instant,
+    outcome: Result<u64, TransferError>,
+) -> FtpResult {
+    let (entries, result) = outcome_reply(
+        s,
+        outcome,
+        Reply::new(codes::CLOSING_DATA, "Directory send OK."),
+    );
+    log::debug!(
+        "{} listed {} ({entries} entries, {:.3}s)",
+        s.peer,
+        String::from_utf8_lossy(&path.virtual_path().to_bytes()),
+        started.elapsed().as_secs_f64()
+    );
+    result
+}
+
+fn outcome_reply(
+    s: &Session,
+    outcome: Result<u64, TransferError>,
+    done: Reply,
+) -> (u64, FtpResult) {
+    match outcome {
+        Ok(bytes) => (bytes, Ok(done)),
+        Err(TransferError::Setup(e)) => (0, Err(e)),
+        Err(TransferError::Aborted) => (
+            0,
+            Ok(Reply::new(codes::TRANSFER_ABORTED, "Transfer aborted.")),
+        ),
+        Err(TransferError::Network(e)) => {
+            log::debug!("{} data connection: {e}", s.peer);
+            (0, Err(FtpError::TransferAborted))
+        }
+        Err(TransferError::Disk(e)) => (0, Err(FtpError::Io(e))),
+    }
+}
+
+fn mode_name(kind: TransferType) -> &'static str {
+    match kind {
+        TransferType::Ascii => "ASCII",
+        TransferType::Image => "BINARY",
+    }
+}
+
+pub fn retr(s: &mut Session, arg: &[u8]) -> FtpResult {
+    let offset = std::mem::take(&mut s.state.restart_offset);
+    let path = s.resolve(arg)?;
+    let mut file = transfer::open_for_download(&path).map_err(|e| match e.kind() {
+        io::ErrorKind::InvalidInput => FtpError::NotAPlainFile,
+        _ => FtpError::Io(e),
+    })?;
+    let size = file.metadata()?.len();
+    if offset > size {
+        return Err(FtpError::InvalidRestart);
+    }
+    file.seek(SeekFrom::Start(offset))?;
+    let kind = s.state.transfer_type;
+    let preliminary = Reply::new(
+        codes::OPENING_DATA,
+        opening_text(kind, path.virtual_path().file_name(), Some(size - offset)),
+    );
+    let started = Instant::now();
+    let outcome = over_data_connection(s, preliminary, |s, data| {
+        transfer::send(&mut file, data, kind, |n| s.watch_control(n))
+    });
+    finish(
+        s,
+        "RETR",
+        &path,
+        started,
+        outcome,
+        Reply::new(codes::CLOSING_DATA, "Transfer complete."),
+    )
+}
+
+fn opening_text(kind: TransferType, name: &[u8], size: Option<u64>) -> Vec<u8> {
+    let mut text = format!("Opening {} mode data connection for ", mode_name(kind)).into_bytes();
+    text.extend_from_slice(name);
+    if let Some(size) = size {
+        text.extend_from_slice(format!(" ({size} bytes)").as_bytes());
+    }
+    text.push(b'.');
+    text
+}
+
+/// Receives into `file` and, for an upload, checks that the client is still there: a data
+/// connection that ends while the control connection is already gone is an aborted upload.
+fn receive_into(
+    s: &mut Session,
+    data: &mut TcpStream,
+    file: &mut File,
+    kind: TransferType,
+) -> Result<u64, TransferError> {
+    let n = transfer::receive(data, file, kind, |n| s.watch_control(n))?;
+    s.watch_control(n);
+    if s.control_closed() {
+        return Err(TransferError::Aborted);
+    }
+    Ok(n)
+}
+
+pub fn stor(s: &mut Session, arg: &[u8]) -> FtpResult {
+    let offset = std::mem::take(&mut s.state.restart_offset);
+    let path = s.resolve_entry(arg)?;
+    if std::fs::symlink_metadata(path.host()).is_ok_and(|m| m.is_dir()) {
+        return Err(FtpError::Io(io::ErrorKind::IsADirectory.into()));
+    }
+    if offset > 0 {
+        return stor_resume(s, path, offset);
+    }
+    let kind = s.state.transfer_type;
+    let mut upload = AtomicUpload::create(&path)?;
+    let preliminary = Reply::new(
+        codes::OPENING_DATA,
+        opening_text(kind, path.virtual_path().file_name(), None),
+    );
+    let started = Instant::now();
+    let outcome = over_data_connection(s, preliminary, |s, data| {
+        let n = receive_into(s, data, upload.file(), kind)?;
+        upload.commit().map_err(TransferError::Disk)?;
+        Ok(n)
+    });
+    finish(
+        s,
+        "STOR",
+        &path,
+        started,
+        outcome,
+        Reply::new(codes::CLOSING_DATA, "Transfer complete."),
+    )
+}
+
+/// REST + STOR: resume an upload in place from `offset` (what resume means; not atomic).
+fn stor_resume(s: &mut Session, path: JailedPath, offset: u64) -> FtpResult {
+    let mut file = transfer::open_in_place(&path, false)?;
+    if offset > file.metadata()?.len() {
+        return Err(FtpError::InvalidRestart);
+    }
+    file.set_len(offset)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let kind = s.state.transfer_type;
+    let preliminary = Reply::new(
+        codes::OPENING_DATA,
+        opening_text(kind, path.virtual_path().file_name(), None),
+    );
+    let started = Instant::now();
+    let outcome = over_data_connection(s, preliminary, |s, data| {
+        receive_into(s, data, &mut file, kind)
+    });
+    finish(
+        s,
+        "STOR",
+        &path,
+        started,
+        outcome,
+        Reply::new(codes::CLOSING_DATA, "Transfer complete."),
+    )
+}
+
+/// APPE: append in place (creating the file if needed).
+pub fn appe(s: &mut Session, arg: &[u8]) -> FtpResult {
+    s.state.restart_offset = 0;
+    let path = s.resolve_entry(arg)?;
+    let mut file = transfer::open_in_place(&path, true)?;
+    if !file.metadata()?.is_file() {
+        return Err(FtpError::NotAPlainFile);
+    }
+    let kind = s.state.transfer_type;
+    let preliminary = Reply::new(
+        codes::OPENING_DATA,
+        opening_text(kind, path.virtual_path().file_name(), None),
+    );
+    let started = Instant::now();
+    let outcome = over_data_connection(s, preliminary, |s, data| {
+        receive_into(s, data, &mut file, kind)
+    });
+    finish(
+        s,
+        "APPE",
+        &path,
+        started,
+        outcome,
+        Reply::new(codes::CLOSING_DATA, "Transfer complete."),
+    )
+}
+
+/// STOU: store under a new name in the working directory that cannot collide with any file.
+pub fn stou(s: &mut Session) -> FtpResult {
+    s.state.restart_offset = 0;
+    let dir = s.resolve(b".")?;
+    let (mut file, path) = transfer::create_unique(&dir)?;
+    let mut preliminary = b"FILE: ".to_vec();
+    preliminary.extend_from_slice(path.virtual_path().file_name());
+    let kind = s.state.transfer_type;
+    let started = Instant::now();
+    let outcome = over_data_connection(
+        s,
+        Reply::new(codes::OPENING_DATA, preliminary),
+        |s, data| receive_into(s, data, &mut file, kind),
+    );
+    if outcome.is_err() {
+        let _ = std::fs::remove_file(path.host());
+    }
+    finish(
+        s,
+        "STOU",
+        &path,
+        started,
+        outcome,
+        Reply::new(codes::FILE_ACTION_OK, "Transfer complete."),
+    )
+}
+
+/// REST (RFC 3659 5): the offset for the next RETR/STOR/APPE. Refused in TYPE A, where byte
+/// offsets on disk and on the wire differ (resuming would corrupt the file).
+pub fn rest(s: &mut Session, offset: u64) -> FtpResult {
+    if s.state.transfer_type == TransferType::Ascii {
+        return Err(FtpError::NotForParameter("REST in ASCII mode; use TYPE I"));
+    }
+    s.state.restart_offset = offset;
+    Ok(Reply::new(
+        codes::PENDING_FURTHER_INFO,
+        format!("Restart position accepted ({offset})."),
+    ))
+}
+
+/// ABOR outside a transfer (and right after an aborted one, whose 426 has gone out already):
+/// drops any data connection set up but not used.
+pub fn abor(s: &mut Session) -> Reply {
+    s.state.data = DataSetup::None;
+    s.state.restart_offset = 0;
+    Reply::new(codes::CLOSING_DATA, "ABOR successful.")
+}

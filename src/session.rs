@@ -1,0 +1,280 @@
+//! One control connection: read a line, parse it, dispatch it, write the reply. Owns the
+//! session's state.
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::command::{self, Command, TransferType};
+use crate::command_table;
+use crate::control_line::{ControlLine, ControlReader};
+use crate::data_channel::DataSetup;
+use crate::error::FtpError;
+use crate::handlers;
+use crate::jail::{JailedPath, VirtualPath};
+use crate::listing::FactSet;
+use crate::reply::{codes, Reply};
+use crate::server::ServerContext;
+use crate::sys;
+use crate::transfer::Flow;
+
+/// Who is logged in, and what they may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub writable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Login {
+    #[default]
+    None,
+    /// USER was the last command; PASS must come next.
+    UserGiven(Vec<u8>),
+    LoggedIn(User),
+}
+
+/// Everything a session remembers between commands. REIN resets it to the default.
+#[derive(Debug, Default)]
+pub struct State {
+    pub login: Login,
+    pub cwd: VirtualPath,
+    pub transfer_type: TransferType,
+    pub data: DataSetup,
+    /// Set by RNFR; only the command right after it (RNTO) may use it.
+    pub rename_from: Option<JailedPath>,
+    /// Set by REST; used and cleared by the next RETR/STOR/APPE.
+    pub restart_offset: u64,
+    /// After `EPSV ALL`, only EPSV may set up data connections (RFC 2428 4).
+    pub epsv_all: bool,
+    pub facts: FactSet,
+    pub failed_logins: u32,
+}
+
+impl Default for TransferType {
+    /// RFC 959 says ASCII; every client we know sends TYPE before it matters, and binary is what
+    /// a server for cameras and scanners should do when one does not.
+    fn default() -> TransferType {
+        TransferType::Image
+    }
+}
+
+pub struct Session {
+    control: ControlReader<TcpStream>,
+    pub ctx: Arc<ServerContext>,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub state: State,
+    /// Lines that arrived during a transfer, run after it in order.
+    pending: VecDeque<ControlLine>,
+    quit: bool,
+    /// The client closed the control connection while a transfer ran.
+    control_closed: bool,
+}
+
+impl Session {
+    pub fn new(stream: TcpStream, ctx: Arc<ServerContext>) -> io::Result<Session> {
+        let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(ctx.config.idle_timeout))?;
+        Ok(Session {
+            control: ControlReader::new(stream),
+            ctx,
+            peer,
+            local,
+            state: State::default(),
+            pending: VecDeque::new(),
+            quit: false,
+            control_closed: false,
+        })
+    }
+
+    pub fn peer_ip(&self) -> IpAddr {
+        self.peer.ip()
+    }
+
+    /// Runs the session until QUIT, a timeout or the client going away.
+    pub fn run(mut self) {
+        log::info!("session start: {}", self.peer);
+        let started = Instant::now();
+        if let Err(e) = self.serve() {
+            log::debug!("session {}: {e}", self.peer);
+        }
+        log::info!(
+            "session end: {} user={} after {:.1}s",
+            self.peer,
+            self.user_name(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    fn serve(&mut self) -> io::Result<()> {
+        self.send(&Reply::new(codes::READY, "tinyftpd ready."))?;
+        while !self.quit {
+            let line = match self.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => return Ok(()),
+                Err(e) if is_timeout(&e) => {
+                    let _ = self.send(&Reply::new(
+                        codes::SERVICE_NOT_AVAILABLE,
+                        "Timeout: closing control connection.",
+                    ));
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            let reply = match line {
+                ControlLine::TooLong => Reply::new(codes::SYNTAX_ERROR, "Line too long."),
+                ControlLine::Line(line) if line.is_empty() => continue,
+                ControlLine::Line(line) => self.execute(&line),
+            };
+            self.send(&reply)?;
+            if reply.closes_session() {
+                self.quit = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn next_line(&mut self) -> io::Result<Option<ControlLine>> {
+        match self.pending.pop_front() {
+            Some(line) => Ok(Some(line)),
+            None => self.control.read_line(),
+        }
+    }
+
+    /// Parses and runs one command line, returning its final reply.
+    fn execute(&mut self, line: &[u8]) -> Reply {
+        let command = match command::parse(line) {
+            Ok(command) => command,
+            Err(e) => return FtpError::Parse(e).to_reply(),
+        };
+        log::debug!("{} <- {}", self.peer, command.loggable());
+        let rename_from = self.state.rename_from.take();
+        if !matches!(command, Command::Pass(_) | Command::User(_))
+            && matches!(self.state.login, Login::UserGiven(_))
+        {
+            self.state.login = Login::None;
+        }
+        if let Err(e) = self.gate(&command) {
+            return e.to_reply();
+        }
+        handlers::dispatch(self, command, rename_from).unwrap_or_else(|e| e.to_reply())
+    }
+
+    /// The login and write gates, read from the command table.
+    fn gate(&self, command: &Command) -> Result<(), FtpError> {
+        let Some(entry) = command_table::entry_of(command) else {
+            return Ok(());
+        };
+        match &self.state.login {
+            Login::LoggedIn(user) if entry.needs_write && !user.writable => Err(FtpError::ReadOnly),
+            Login::LoggedIn(_) => Ok(()),
+            _ if entry.needs_login => Err(FtpError::NotLoggedIn),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes one reply in one syscall.
+    pub fn send(&mut self, reply: &Reply) -> io::Result<()> {
+        let mut stream: &TcpStream = self.control.get_ref();
+        stream.write_all(&reply.encode())
+    }
+
+    pub fn control_closed(&self) -> bool {
+        self.control_closed
+    }
+
+    pub fn request_quit(&mut self) {
+        self.quit = true;
+    }
+
+    pub fn user(&self) -> Option<&User> {
+        match &self.state.login {
+            Login::LoggedIn(user) => Some(user),
+            _ => None,
+        }
+    }
+
+    pub fn user_name(&self) -> &str {
+        self.user().map_or("-", |u| u.name.as_str())
+    }
+
+    pub fn writable(&self) -> bool {
+        self.user().is_some_and(|u| u.writable)
+    }
+
+    /// The virtual path a client argument names, relative to the working directory.
+    pub fn virtual_path(&self, arg: &[u8]) -> Result<VirtualPath, FtpError> {
+        Ok(self.state.cwd.join(arg)?)
+    }
+
+    /// Resolves a client path, following symlinks (see [`crate::jail::Jail::resolve`]).
+    pub fn resolve(&self, arg: &[u8]) -> Result<JailedPath, FtpError> {
+        Ok(self.ctx.jail.resolve(&self.virtual_path(arg)?)?)
+    }
+
+    /// Resolves a client path to the entry itself (see [`crate::jail::Jail::resolve_entry`]).
+    pub fn resolve_entry(&self, arg: &[u8]) -> Result<JailedPath, FtpError> {
+        Ok(self.ctx.jail.resolve_entry(&self.virtual_path(arg)?)?)
+    }
+
+    /// Looks at the control connection between chunks of a transfer, without blocking. ABOR
+    /// stops the transfer (its 226 follows the transfer's 426); STAT answers at once with the
+    /// progress; everything else (QUIT included) waits its turn until the transfer ends. We
+    /// poll here rather than read on a second thread so a session stays one thread, and one
+    /// poll(2) per 256 KiB chunk costs nothing measurable.
+    pub fn watch_control(&mut self, bytes_so_far: u64) -> Flow {
+        let mut flow = self.take_buffered_commands(bytes_so_far);
+        if flow == Flow::Continue
+            && sys::wait_readable(self.control.get_ref(), Duration::ZERO).unwrap_or(false)
+        {
+            match self.control.fill() {
+                Ok(true) => flow = self.take_buffered_commands(bytes_so_far),
+                // The client closed the control connection (or it broke): the transfer is not
+                // wanted any more, and an upload ending now must not replace the old file.
+                Ok(false) | Err(_) => {
+                    self.quit = true;
+                    self.control_closed = true;
+                    flow = Flow::Abort;
+                }
+            }
+        }
+        flow
+    }
+
+    fn take_buffered_commands(&mut self, bytes_so_far: u64) -> Flow {
+        let mut flow = Flow::Continue;
+        while let Some(line) = self.control.take_buffered_line() {
+            match &line {
+                ControlLine::Line(text) => match command::parse(text) {
+                    Ok(Command::Abor) => flow = Flow::Abort,
+                    Ok(Command::Stat(None)) => {
+                        let status = Reply::new(
+                            codes::FILE_STATUS,
+                            format!("Transfer in progress: {bytes_so_far} bytes transferred."),
+                        );
+                        if self.send(&status).is_err() {
+                            flow = Flow::Abort;
+                        }
+                        continue;
+                    }
+                    _ => {}
+                },
+                ControlLine::TooLong => {}
+            }
+            self.pending.push_back(line);
+        }
+        flow
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}

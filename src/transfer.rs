@@ -1,0 +1,286 @@
+//! The only code that moves file bytes: downloads, uploads, ASCII conversion and the atomic
+//! upload (a hidden temporary file renamed over the target only when the upload completed).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::command::TransferType;
+use crate::jail::{JailedPath, RESERVED_PREFIX};
+
+/// Bytes per read/write: large enough that syscall overhead is small next to the copy.
+const CHUNK: usize = 256 * 1024;
+
+/// What the watcher of a transfer (the session, looking at its control connection between
+/// chunks) wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Abort,
+}
+
+/// Why a transfer stopped early; the session maps each to its reply.
+#[derive(Debug)]
+pub enum TransferError {
+    /// The data connection failed or timed out (426).
+    Network(io::Error),
+    /// Reading or writing the file failed (451, 452 for a full disk).
+    Disk(io::Error),
+    /// The client sent ABOR, or left, before the transfer ended (426; ABOR's 226 follows).
+    Aborted,
+    /// The data connection could not be set up (425): the transfer never started.
+    Setup(crate::error::FtpError),
+}
+
+/// Sends `file` from its current position to the data connection. `watch` is called between
+/// chunks with the byte count so far.
+pub fn send(
+    file: &mut File,
+    data: &mut TcpStream,
+    kind: TransferType,
+    mut watch: impl FnMut(u64) -> Flow,
+) -> Result<u64, TransferError> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut converted = Vec::new();
+    let mut total = 0u64;
+    loop {
+        if watch(total) == Flow::Abort {
+            return Err(TransferError::Aborted);
+        }
+        let n = read_retrying(file, &mut buf).map_err(TransferError::Disk)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        let out = match kind {
+            TransferType::Image => &buf[..n],
+            TransferType::Ascii => {
+                lf_to_crlf(&buf[..n], &mut converted);
+                &converted[..]
+            }
+        };
+        data.write_all(out).map_err(TransferError::Network)?;
+        total += out.len() as u64;
+    }
+}
+
+/// Receives the data connection into `file` until the client closes it.
+pub fn receive(
+    data: &mut TcpStream,
+    file: &mut File,
+    kind: TransferType,
+    mut watch: impl FnMut(u64) -> Flow,
+) -> Result<u64, TransferError> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut converted = Vec::new();
+    let mut pending_cr = false;
+    let mut total = 0u64;
+    loop {
+        if watch(total) == Flow::Abort {
+            return Err(TransferError::Aborted);
+        }
+        let n = read_retrying(data, &mut buf).map_err(TransferError::Network)?;
+        if n == 0 {
+            if pending_cr {
+                file.write_all(b"\r").map_err(TransferError::Disk)?;
+            }
+            return Ok(total);
+        }
+        let out = match kind {
+            TransferType::Image => &buf[..n],
+            TransferType::Ascii => {
+                pending_cr = crlf_to_lf(&buf[..n], pending_cr, &mut converted);
+                &converted[..]
+            }
+        };
+        file.write_all(out).map_err(TransferError::Disk)?;
+        total += n as u64;
+    }
+}
+
+fn read_retrying(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// TYPE A download: every LF becomes CRLF (what vsftpd and BusyBox do).
+fn lf_to_crlf(input: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    for line in input.split_inclusive(|&b| b == b'\n') {
+        match line.split_last() {
+            Some((b'\n', body)) => {
+                out.extend_from_slice(body);
+                out.extend_from_slice(b"\r\n");
+            }
+            _ => out.extend_from_slice(line),
+        }
+    }
+}
+
+/// TYPE A upload: CRLF becomes LF; a lone CR stays. `pending_cr` carries a CR that ended the
+/// previous chunk; the return value says whether this chunk ends in one.
+fn crlf_to_lf(input: &[u8], pending_cr: bool, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let mut cr = pending_cr;
+    for &b in input {
+        if cr && b != b'\n' {
+            out.push(b'\r');
+        }
+        cr = b == b'\r';
+        if !cr {
+            out.push(b);
+        }
+    }
+    cr
+}
+
+/// Opens a file for download: must be a regular file. Opened non-blocking so that a FIFO cannot
+/// hang the session thread before we see what it is.
+pub fn open_for_download(path: &JailedPath) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path.host())?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
+/// Mode for new files: no execute bits for uploads, ever; the process umask applies on top.
+const UPLOAD_MODE: u32 = 0o666;
+
+/// Opens a file to write in place: REST+STOR (resume at `offset`) and APPE. Resuming means
+/// writing into the existing file, so these are not atomic; that is what resume is for.
+pub fn open_in_place(path: &JailedPath, append: bool) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).mode(UPLOAD_MODE);
+    if append {
+        options.append(true);
+    } else {
+        options.write(true);
+    }
+    options.open(path.host())
+}
+
+/// STOU: creates a new file in `dir` under a name no existing file has (`create_new` makes
+/// the check and the creation one step).
+pub fn create_unique(dir: &JailedPath) -> io::Result<(File, JailedPath)> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    loop {
+        let n = UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.child(std::ffi::OsStr::new(&format!("stou.{stamp}.{n}")));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(UPLOAD_MODE)
+            .open(path.host())
+        {
+            Ok(file) => return Ok((file, path)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+static UPLOAD_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A new upload that replaces its target only when [`AtomicUpload::commit`] is called. Dropped
+/// without commit (error, abort, a dropped connection, a panic), it removes its temporary file
+/// and leaves the old target untouched.
+pub struct AtomicUpload {
+    file: File,
+    temp: PathBuf,
+    target: PathBuf,
+    committed: bool,
+}
+
+impl AtomicUpload {
+    /// Creates the hidden temporary file next to `target` (same directory, so the final rename
+    /// is atomic and never crosses file systems).
+    pub fn create(target: &JailedPath) -> io::Result<AtomicUpload> {
+        let dir = target.host().parent().unwrap_or(Path::new("/"));
+        loop {
+            let n = UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let mut name = RESERVED_PREFIX.to_vec();
+            name.extend_from_slice(format!("{}.{}", std::process::id(), n).as_bytes());
+            let temp = dir.join(std::ffi::OsStr::from_bytes(&name));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(UPLOAD_MODE)
+                .open(&temp)
+            {
+                Ok(file) => {
+                    return Ok(AtomicUpload {
+                        file,
+                        temp,
+                        target: target.host().to_path_buf(),
+                        committed: false,
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Makes the upload visible under its name. Refuses to replace a directory.
+    pub fn commit(mut self) -> io::Result<()> {
+        self.file.flush()?;
+        if fs::symlink_metadata(&self.target).is_ok_and(|m| m.is_dir()) {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "target is a directory",
+            ));
+        }
+        fs::rename(&self.temp, &self.target)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for AtomicUpload {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_out() {
+        let mut out = Vec::new();
+        lf_to_crlf(b"a\nb\n\nc", &mut out);
+        assert_eq!(out, b"a\r\nb\r\n\r\nc");
+    }
+
+    #[test]
+    fn ascii_in_across_chunks() {
+        let mut out = Vec::new();
+        assert!(crlf_to_lf(b"a\r\nb\r", false, &mut out));
+        assert_eq!(out, b"a\nb");
+        assert!(!crlf_to_lf(b"\nc\rd", true, &mut out));
+        assert_eq!(out, b"\nc\rd");
+    }
+}
