@@ -205,6 +205,7 @@ fn main() -> ExitCode {
         )
     };
     let mut notes = Vec::new();
+    let load0 = procfs::load_average();
     match procfs::raise_nofile() {
         Ok(n) => notes.push(format!(
             "bench RLIMIT_NOFILE raised to {n} (servers started by the bench inherit it)"
@@ -251,6 +252,18 @@ fn main() -> ExitCode {
         ));
     }
     let tw1 = procfs::time_wait_count();
+    if let (Some(l0), Some(l1)) = (load0, procfs::load_average()) {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let busy = if l0 > 0.5 {
+            " (WARNING: something else was already busy: figures will be noisy)"
+        } else {
+            ""
+        };
+        notes.push(format!(
+            "load average {l0:.2} before the run{busy}, {l1:.2} after; {cpus} CPUs shared by \
+             client and server"
+        ));
+    }
 
     println!();
     println!(

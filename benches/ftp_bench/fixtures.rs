@@ -3,6 +3,9 @@
 //! Layout (the root is not writable, as vsftpd demands for an anonymous root):
 //! `big.bin` (real data, in the page cache), `mid.bin`, `small.bin`, `list/` with
 //! many empty entries, and `upload/` (world-writable) where every STOR goes.
+//! Small uploads are kept until the end: deleting thousands of files mid-run makes
+//! ext4's inode allocator slow for a while (recently deleted inodes are skipped),
+//! which would skew whatever runs next.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -102,15 +105,6 @@ impl Fixtures {
     /// Path of an uploaded file.
     pub fn uploaded(&self, name: &str) -> PathBuf {
         self.served().join(UPLOAD_DIR).join(name)
-    }
-
-    /// Empty the upload directory (files only).
-    pub fn clear_uploads(&self) {
-        if let Ok(rd) = fs::read_dir(self.served().join(UPLOAD_DIR)) {
-            for e in rd.flatten() {
-                let _ = fs::remove_file(e.path());
-            }
-        }
     }
 }
 

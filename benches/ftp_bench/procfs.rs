@@ -155,3 +155,13 @@ pub fn raise_nofile() -> io::Result<u64> {
     }
     Ok(r.rlim_cur)
 }
+
+/// The 1-minute load average.
+pub fn load_average() -> Option<f64> {
+    fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}

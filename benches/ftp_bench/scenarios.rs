@@ -166,7 +166,6 @@ pub fn run_all(srv: &mut Server, fx: &Fixtures, plan: &Plan, only: &[String]) ->
             eprintln!("  {}: {name}: error: {e}", srv.name);
         }
         fill(&mut cells, keys, r);
-        fx.clear_uploads();
     }
     cells
 }
@@ -201,7 +200,7 @@ fn stor_big(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
     let mut cpu = 0.0;
     let mut rates = Vec::new();
     for i in 0..plan.big_runs {
-        let name = format!("big-{i}.bin");
+        let name = format!("{}-big-{i}.bin", srv.name);
         let path = format!("{}/{name}", fixtures::UPLOAD_DIR);
         let c0 = procfs::tree_cpu_seconds(srv.pid())?;
         let t0 = Instant::now();
@@ -227,6 +226,7 @@ fn stor_big(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
 fn small(srv: &Server, fx: &Fixtures, plan: &Plan, stor: bool) -> io::Result<Vec<Cell>> {
     let conns = plan.small_conns;
     let per = plan.small_per_conn;
+    let prefix = srv.name;
     let size = fx.sizes.small;
     let barrier = Arc::new(Barrier::new(conns + 1));
     let mut hs = Vec::new();
@@ -246,7 +246,7 @@ fn small(srv: &Server, fx: &Fixtures, plan: &Plan, stor: bool) -> io::Result<Vec
                 for i in 0..per {
                     let t0 = Instant::now();
                     if stor {
-                        let path = format!("{}/s-{c}-{i}.bin", fixtures::UPLOAD_DIR);
+                        let path = format!("{}/{prefix}-s-{c}-{i}.bin", fixtures::UPLOAD_DIR);
                         f.stor(&path, &pat[..size as usize], size)?;
                     } else {
                         let n = f.retr(fixtures::SMALL, &mut buf, size)?;
