@@ -113,24 +113,20 @@ fn measure_ceilings(fx: &Fixtures, runs: usize) -> Cells {
     c
 }
 
-/// Start a server, run everything against it, stop it. Start failures fill every row.
-fn bench_server(
+/// Start a server; note its open-file limit.
+fn start_server(
     name: &'static str,
     start: fn(&Fixtures) -> io::Result<servers::Server>,
     fx: &Fixtures,
     plan: &Plan,
-    only: &[String],
     notes: &mut Vec<String>,
-) -> Cells {
-    eprintln!("{name}:");
-    let mut srv = match start(fx) {
+) -> (&'static str, Result<servers::Server, String>) {
+    eprintln!("starting {name}");
+    let srv = match start(fx) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("  {name}: error: {e}");
-            return report::ROWS
-                .iter()
-                .map(|r| (r.key, Cell::Error(format!("{name} did not start: {e}"))))
-                .collect();
+            return (name, Err(e.to_string()));
         }
     };
     let need = plan.idle_sessions as u64 + 200;
@@ -142,9 +138,7 @@ fn bench_server(
         Some(n) => notes.push(format!("{name} pid {} RLIMIT_NOFILE {n}", srv.pid())),
         None => {}
     }
-    let cells = scenarios::run_all(&mut srv, fx, plan, only);
-    drop(srv);
-    cells
+    (name, Ok(srv))
 }
 
 fn main() -> ExitCode {
@@ -226,31 +220,25 @@ fn main() -> ExitCode {
     };
     let tw0 = procfs::time_wait_count();
     let ceil = measure_ceilings(&fx, 3);
-    let mut results: Vec<(&str, Cells)> = Vec::new();
-    results.push((
+    let mut servers = vec![start_server(
         "tinyftpd",
-        bench_server(
-            "tinyftpd",
-            servers::start_tinyftpd,
+        servers::start_tinyftpd,
+        &fx,
+        &plan,
+        &mut notes,
+    )];
+    if args.vsftpd {
+        servers.push(start_server(
+            "vsftpd",
+            servers::start_vsftpd,
             &fx,
             &plan,
-            &args.only,
             &mut notes,
-        ),
-    ));
-    if args.vsftpd {
-        results.push((
-            "vsftpd",
-            bench_server(
-                "vsftpd",
-                servers::start_vsftpd,
-                &fx,
-                &plan,
-                &args.only,
-                &mut notes,
-            ),
         ));
     }
+    let cells = scenarios::run_all(&mut servers, &fx, &plan, &args.only);
+    let results: Vec<(&str, Cells)> = servers.iter().map(|s| s.0).zip(cells).collect();
+    drop(servers);
     let tw1 = procfs::time_wait_count();
     if let (Some(l0), Some(l1)) = (load0, procfs::load_average()) {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;

@@ -129,9 +129,14 @@ pub const NAMES: [&str; 8] = [
     "idle",
 ];
 
-/// Run the FTP scenarios (all, or those named in `only`) against one server.
-pub fn run_all(srv: &mut Server, fx: &Fixtures, plan: &Plan, only: &[String]) -> Cells {
-    let mut cells = Cells::new();
+/// Run the FTP scenarios (all, or those named in `only`) against every server.
+pub fn run_all(
+    servers: &mut [(&'static str, Result<Server, String>)],
+    fx: &Fixtures,
+    plan: &Plan,
+    only: &[String],
+) -> Vec<Cells> {
+    let mut out = vec![Cells::new(); servers.len()];
     type Scenario = fn(&Server, &Fixtures, &Plan) -> io::Result<Vec<Cell>>;
     let scenarios: [(&str, &[&'static str], Scenario); 8] = [
         ("retr-big", &["retr_big.rate", "retr_big.cpu"], retr_big),
@@ -151,23 +156,32 @@ pub fn run_all(srv: &mut Server, fx: &Fixtures, plan: &Plan, only: &[String]) ->
         ("concurrent-retr", &["conc.rate", "conc.fair"], concurrent),
         ("idle", &["idle.kib", "idle.threads"], idle),
     ];
+    // Scenario by scenario, server by server: a change in background load then hits
+    // both servers' figures alike instead of one server's whole column.
     for (name, keys, f) in scenarios {
         if !only.is_empty() && !only.iter().any(|o| o == name) {
             continue;
         }
-        settle_time_wait(15_000);
-        let r = if srv.alive() {
-            eprintln!("  {}: {name} ...", srv.name);
-            f(srv, fx, plan)
-        } else {
-            Err(err(format!("server not running; log: {}", srv.log_tail())))
-        };
-        if let Err(e) = &r {
-            eprintln!("  {}: {name}: error: {e}", srv.name);
+        for ((sname, srv), cells) in servers.iter_mut().zip(out.iter_mut()) {
+            let r = match srv {
+                Ok(srv) => {
+                    if srv.alive() {
+                        settle_time_wait(15_000);
+                        eprintln!("  {sname}: {name} ...");
+                        f(srv, fx, plan)
+                    } else {
+                        Err(err(format!("server not running; log: {}", srv.log_tail())))
+                    }
+                }
+                Err(e) => Err(err(format!("{sname} did not start: {e}"))),
+            };
+            if let Err(e) = &r {
+                eprintln!("  {sname}: {name}: error: {e}");
+            }
+            fill(cells, keys, r);
         }
-        fill(&mut cells, keys, r);
     }
-    cells
+    out
 }
 
 /// RETR of the big file a few times: median MiB/s and server CPU s/GiB over all runs.
