@@ -20,5 +20,7 @@ pub mod listing;
 pub mod reply;
 pub mod server;
 pub mod session;
+pub mod sha2;
+pub mod sha_crypt;
 pub mod sys;
 pub mod transfer;

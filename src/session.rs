@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,12 @@ use crate::listing::FactSet;
 use crate::reply::{codes, Reply};
 use crate::server::ServerContext;
 use crate::sys;
+use crate::sys::Interest;
 use crate::transfer::Flow;
+
+/// Commands held back during a transfer, at most; beyond that the control connection is not
+/// read until the transfer ends.
+const MAX_PENDING: usize = 64;
 
 /// Who is logged in, and what they may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,28 +228,68 @@ impl Session {
         Ok(self.ctx.jail.resolve_entry(&self.virtual_path(arg)?)?)
     }
 
-    /// Looks at the control connection between chunks of a transfer, without blocking. ABOR
-    /// stops the transfer (its 226 follows the transfer's 426); STAT answers at once with the
-    /// progress; everything else (QUIT included) waits its turn until the transfer ends. We
-    /// poll here rather than read on a second thread so a session stays one thread, and one
-    /// poll(2) per 256 KiB chunk costs nothing measurable.
-    pub fn watch_control(&mut self, bytes_so_far: u64) -> Flow {
-        let mut flow = self.take_buffered_commands(bytes_so_far);
-        if flow == Flow::Continue
-            && sys::wait_readable(self.control.get_ref(), Duration::ZERO).unwrap_or(false)
-        {
-            match self.control.fill() {
-                Ok(true) => flow = self.take_buffered_commands(bytes_so_far),
-                // The client closed the control connection (or it broke): the transfer is not
-                // wanted any more, and an upload ending now must not replace the old file.
-                Ok(false) | Err(_) => {
-                    self.quit = true;
-                    self.control_closed = true;
-                    flow = Flow::Abort;
-                }
+    /// Called before each chunk of a file transfer: waits until the data connection is ready
+    /// (`interest`) while answering the control connection. ABOR stops the transfer (its 226
+    /// follows the transfer's 426); STAT answers at once with the progress; everything else
+    /// (QUIT included) waits its turn until the transfer ends. The session thread polls both
+    /// sockets rather than reading the control connection on a second thread, so a session
+    /// stays one thread; one poll(2) per 256 KiB chunk costs nothing measurable. No progress
+    /// for the data timeout gives [`Flow::Stalled`] (426).
+    pub fn watch_transfer(&mut self, bytes_so_far: u64, data: RawFd, interest: Interest) -> Flow {
+        loop {
+            if self.take_buffered_commands(bytes_so_far) == Flow::Abort {
+                return Flow::Abort;
+            }
+            // A client that floods commands during a transfer is not read further until it ends.
+            let control =
+                (self.pending.len() < MAX_PENDING).then(|| self.control.get_ref().as_raw_fd());
+            let ready = match sys::wait_data_or_control(
+                data,
+                interest,
+                control,
+                self.ctx.config.data_timeout,
+            ) {
+                Ok(ready) => ready,
+                Err(_) => return Flow::Abort,
+            };
+            if ready.control && !self.read_control_during_transfer() {
+                return Flow::Abort;
+            }
+            if ready.data {
+                return Flow::Continue;
+            }
+            if !ready.control {
+                return Flow::Stalled;
             }
         }
-        flow
+    }
+
+    /// Looks at the control connection without waiting (between listing entries, and once after
+    /// an upload's data connection ends).
+    pub fn watch_control(&mut self, bytes_so_far: u64) -> Flow {
+        if self.take_buffered_commands(bytes_so_far) == Flow::Abort {
+            return Flow::Abort;
+        }
+        if sys::wait_readable(self.control.get_ref(), Duration::ZERO).unwrap_or(false)
+            && !self.read_control_during_transfer()
+        {
+            return Flow::Abort;
+        }
+        self.take_buffered_commands(bytes_so_far)
+    }
+
+    /// Reads what the control connection has. False when the client closed it (or it broke):
+    /// the transfer is not wanted any more, and an upload ending now must not replace the old
+    /// file.
+    fn read_control_during_transfer(&mut self) -> bool {
+        match self.control.fill() {
+            Ok(true) => true,
+            Ok(false) | Err(_) => {
+                self.quit = true;
+                self.control_closed = true;
+                false
+            }
+        }
     }
 
     fn take_buffered_commands(&mut self, bytes_so_far: u64) -> Flow {

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::command::TransferType;
 use crate::jail::{JailedPath, RESERVED_PREFIX};
+use crate::sys;
 
 /// Bytes per read/write: large enough that syscall overhead is small next to the copy.
 const CHUNK: usize = 256 * 1024;
@@ -21,6 +22,18 @@ const CHUNK: usize = 256 * 1024;
 pub enum Flow {
     Continue,
     Abort,
+    /// No progress on the data connection for the data timeout.
+    Stalled,
+}
+
+impl Flow {
+    fn check(self) -> Result<(), TransferError> {
+        match self {
+            Flow::Continue => Ok(()),
+            Flow::Abort => Err(TransferError::Aborted),
+            Flow::Stalled => Err(TransferError::Network(io::ErrorKind::TimedOut.into())),
+        }
+    }
 }
 
 /// Why a transfer stopped early; the session maps each to its reply.
@@ -36,21 +49,81 @@ pub enum TransferError {
     Setup(crate::error::FtpError),
 }
 
-/// Sends `file` from its current position to the data connection. `watch` is called between
-/// chunks with the byte count so far.
+/// Sends `file` from its current position to the data connection. `watch` is called before
+/// each chunk with the byte count so far. TYPE I goes through sendfile(2); TYPE A, and files
+/// sendfile cannot read, through a buffer.
 pub fn send(
     file: &mut File,
     data: &mut TcpStream,
     kind: TransferType,
     mut watch: impl FnMut(u64) -> Flow,
 ) -> Result<u64, TransferError> {
+    let mut total = 0u64;
+    if kind == TransferType::Image {
+        match send_with_sendfile(file, data, &mut total, &mut watch) {
+            Err(TransferError::Disk(e)) if total == 0 && sendfile_unsupported(&e) => {}
+            done => return done,
+        }
+    }
+    send_buffered(file, data, kind, total, watch)
+}
+
+/// Bytes per sendfile(2) call. Measured on loopback (2 cores, 1 GiB cached file): 256 KiB
+/// chunks reach the same throughput as larger ones, and keep ABOR and STAT answered within one
+/// chunk even on a slow link.
+const SENDFILE_CHUNK: usize = 256 * 1024;
+
+fn send_with_sendfile(
+    file: &File,
+    data: &TcpStream,
+    total: &mut u64,
+    watch: &mut impl FnMut(u64) -> Flow,
+) -> Result<u64, TransferError> {
+    loop {
+        watch(*total).check()?;
+        let n = match sys::sendfile(data, file, SENDFILE_CHUNK) {
+            Ok(n) => n,
+            // sendfile reports errors of either side; a socket error is a network error.
+            Err(e) if is_network_error(&e) => return Err(TransferError::Network(e)),
+            Err(e) => return Err(TransferError::Disk(e)),
+        };
+        if n == 0 {
+            return Ok(*total);
+        }
+        *total += n as u64;
+    }
+}
+
+fn sendfile_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
+    )
+}
+
+fn is_network_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::NotConnected
+            | io::ErrorKind::WouldBlock
+            | io::ErrorKind::TimedOut
+    )
+}
+
+fn send_buffered(
+    file: &mut File,
+    data: &mut TcpStream,
+    kind: TransferType,
+    mut total: u64,
+    mut watch: impl FnMut(u64) -> Flow,
+) -> Result<u64, TransferError> {
     let mut buf = vec![0u8; CHUNK];
     let mut converted = Vec::new();
-    let mut total = 0u64;
     loop {
-        if watch(total) == Flow::Abort {
-            return Err(TransferError::Aborted);
-        }
+        watch(total).check()?;
         let n = read_retrying(file, &mut buf).map_err(TransferError::Disk)?;
         if n == 0 {
             return Ok(total);
@@ -79,9 +152,7 @@ pub fn receive(
     let mut pending_cr = false;
     let mut total = 0u64;
     loop {
-        if watch(total) == Flow::Abort {
-            return Err(TransferError::Aborted);
-        }
+        watch(total).check()?;
         let n = read_retrying(data, &mut buf).map_err(TransferError::Network)?;
         if n == 0 {
             if pending_cr {

@@ -11,7 +11,9 @@ use crate::error::{FtpError, FtpResult};
 use crate::jail::JailedPath;
 use crate::reply::{codes, Reply};
 use crate::session::Session;
-use crate::transfer::{self, AtomicUpload, TransferError};
+use crate::sys::Interest;
+use crate::transfer::{self, AtomicUpload, Flow, TransferError};
+use std::os::fd::AsRawFd;
 
 /// Sends the preliminary reply, opens the data connection that the last PASV/EPSV/PORT/EPRT
 /// set up (each set-up serves one transfer), runs `copy` over it and closes it, so that the
@@ -129,7 +131,10 @@ pub fn retr(s: &mut Session, arg: &[u8]) -> FtpResult {
     );
     let started = Instant::now();
     let outcome = over_data_connection(s, preliminary, |s, data| {
-        transfer::send(&mut file, data, kind, |n| s.watch_control(n))
+        let fd = data.as_raw_fd();
+        transfer::send(&mut file, data, kind, |n| {
+            s.watch_transfer(n, fd, Interest::Writable)
+        })
     });
     finish(
         s,
@@ -159,9 +164,13 @@ fn receive_into(
     file: &mut File,
     kind: TransferType,
 ) -> Result<u64, TransferError> {
-    let n = transfer::receive(data, file, kind, |n| s.watch_control(n))?;
-    s.watch_control(n);
-    if s.control_closed() {
+    let fd = data.as_raw_fd();
+    let n = transfer::receive(data, file, kind, |n| {
+        s.watch_transfer(n, fd, Interest::Readable)
+    })?;
+    // The data connection ended; if ABOR or the end of the control connection is already
+    // here, the client did not mean this to be the end of the file.
+    if s.watch_control(n) == Flow::Abort || s.control_closed() {
         return Err(TransferError::Aborted);
     }
     Ok(n)
