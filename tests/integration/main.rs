@@ -4,5 +4,11 @@
 mod support;
 
 mod binary;
+mod clients_busybox;
+mod clients_curl;
+mod clients_lftp;
+mod clients_python;
 mod commands;
+mod integrity;
 mod protocol;
+mod security;
