@@ -14,5 +14,6 @@ mod clients_tnftp;
 mod clients_wget;
 mod commands;
 mod integrity;
+mod lifecycle;
 mod protocol;
 mod security;
