@@ -1,6 +1,7 @@
 //! Command-line flags: a pure function from arguments to a [`Config`] (or a usage error).
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use getopts::{Matches, Options};
@@ -110,6 +111,26 @@ fn options() -> Options {
         "show-dotfiles",
         "LIST and NLST show dot files even without -a",
     );
+    o.optopt(
+        "",
+        "banner",
+        &format!(
+            "text of the 220 greeting (default \"{}\")",
+            config::DEFAULT_BANNER
+        ),
+        "TEXT",
+    );
+    o.optflag(
+        "i",
+        "inetd",
+        "serve one session on stdin/stdout, for inetd, xinetd, tcpsvd and systemd Accept=yes (default: off)",
+    );
+    o.optopt(
+        "",
+        "pidfile",
+        "write the process id to FILE once listening, remove it on exit (default: none)",
+        "FILE",
+    );
     o.optflag("v", "verbose", "log every command (debug level)");
     o.optflag("q", "quiet", "log warnings and errors only");
     o.optflag("h", "help", "print this help");
@@ -120,7 +141,7 @@ fn options() -> Options {
 /// The usage text that `--help` and usage errors print.
 pub fn usage() -> String {
     options().usage(
-        "Usage: tinyftpd [OPTIONS] [DIR]\n\nServes DIR (default: the current directory) over FTP, anonymous and read-only unless flags say otherwise.\nLogging also follows RUST_LOG.",
+        "Usage: tinyftpd [OPTIONS] [DIR]\n\nServes DIR (default: the current directory) over FTP, anonymous and read-only unless flags say otherwise.\nStarted by systemd with LISTEN_FDS, it serves on the sockets passed instead of binding.\nRuns in the foreground. Logging goes to stderr and follows RUST_LOG.",
     )
 }
 
@@ -191,7 +212,27 @@ fn config_from(m: &Matches) -> Result<Config, UsageError> {
     if let Some(secs) = positive::<u64>(m, "data-timeout")? {
         c.data_timeout = Duration::from_secs(secs);
     }
+    if let Some(text) = m.opt_str("banner") {
+        c.banner = parse_banner(&text)?;
+    }
+    c.inetd = m.opt_present("inetd");
+    c.pidfile = m.opt_str("pidfile").map(PathBuf::from);
+    if c.inetd && c.pidfile.is_some() {
+        return Err(UsageError(
+            "--pidfile does not apply to --inetd, where each session is its own process".into(),
+        ));
+    }
     Ok(c)
+}
+
+/// `--banner`: one line of printable text (a CR or LF would end the reply early).
+fn parse_banner(text: &str) -> Result<String, UsageError> {
+    if text.chars().any(char::is_control) {
+        return Err(UsageError(
+            "--banner: the text must be one line without control characters".into(),
+        ));
+    }
+    Ok(text.to_string())
 }
 
 fn number<T: std::str::FromStr>(m: &Matches, name: &str) -> Result<Option<T>, UsageError> {
@@ -369,6 +410,33 @@ mod tests {
         assert!(usage_error(&["--frobnicate"]).contains("frobnicate"));
         assert!(usage_error(&["a", "b"]).contains("DIR"));
         assert!(usage_error(&["-v", "-q"]).contains("-q"));
+    }
+
+    #[test]
+    fn operations_flags() {
+        let c = serve(&[
+            "--banner",
+            "Scanner drop box",
+            "--pidfile",
+            "/run/tinyftpd.pid",
+        ]);
+        assert_eq!(c.banner, "Scanner drop box");
+        assert!(!c.inetd);
+        assert_eq!(c.pidfile, Some(PathBuf::from("/run/tinyftpd.pid")));
+        let c = serve(&["-i"]);
+        assert!(c.inetd && c.pidfile.is_none());
+        assert_eq!(c.banner, config::DEFAULT_BANNER);
+        assert!(!c.banner.contains(env!("CARGO_PKG_VERSION")));
+    }
+
+    #[test]
+    fn bad_operations_values() {
+        assert!(usage_error(&["--banner", "two\r\nlines"]).contains("--banner"));
+        assert!(usage_error(&["--inetd", "--pidfile", "/x"]).contains("--pidfile"));
+        assert!(usage_error(&["--pasv-ports", ""]).contains("--pasv-ports"));
+        assert!(usage_error(&["--pasv-ports", "5000"]).contains("--pasv-ports"));
+        assert!(usage_error(&["--pasv-ports", "5000-"]).contains("--pasv-ports"));
+        assert!(usage_error(&["--pasv-address", "ftp.example.com"]).contains("--pasv-address"));
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub const DEFAULT_MAX_CLIENTS: usize = 200;
 pub const DEFAULT_MAX_PER_IP: usize = 32;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_DATA_TIMEOUT: Duration = Duration::from_secs(30);
+/// The 220 greeting: names the software but not its version, so scanners learn less.
+pub const DEFAULT_BANNER: &str = "tinyftpd ready.";
 
 /// A named login from `-u NAME:PASSWORD[:ro|:rw]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +41,13 @@ pub struct Config {
     pub show_dotfiles: bool,
     /// The pause after a failed login, which slows password guessing (not a flag; tests set 0).
     pub login_failure_delay: Duration,
+    /// The text of the 220 greeting (`--banner`); one line, no control characters.
+    pub banner: String,
+    /// Serve one session on stdin/stdout, which inetd and friends made the accepted socket
+    /// (`--inetd`).
+    pub inetd: bool,
+    /// Where to write the process id once listening (`--pidfile`).
+    pub pidfile: Option<PathBuf>,
 }
 
 impl Config {
@@ -59,6 +68,9 @@ impl Config {
             data_timeout: DEFAULT_DATA_TIMEOUT,
             show_dotfiles: false,
             login_failure_delay: Duration::from_secs(1),
+            banner: DEFAULT_BANNER.to_string(),
+            inetd: false,
+            pidfile: None,
         }
     }
 

@@ -196,3 +196,10 @@ fn refuse(mut stream: TcpStream, why: &str) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     let _ = stream.write_all(&Reply::new(codes::SERVICE_NOT_AVAILABLE, why).encode());
 }
+
+/// Serves the one connection that a super-server (inetd, xinetd, tcpsvd, systemd with
+/// `Accept=yes`) accepted and passed to this process, on the calling thread.
+pub fn serve_connection(stream: TcpStream, ctx: Arc<ServerContext>) -> io::Result<()> {
+    Session::new(stream, ctx)?.run();
+    Ok(())
+}

@@ -118,7 +118,8 @@ impl Session {
     }
 
     fn serve(&mut self) -> io::Result<()> {
-        self.send(&Reply::new(codes::READY, "tinyftpd ready."))?;
+        let banner = Reply::new(codes::READY, self.ctx.config.banner.as_bytes());
+        self.send(&banner)?;
         while !self.quit {
             let line = match self.next_line() {
                 Ok(Some(line)) => line,

@@ -5,4 +5,5 @@ mod support;
 
 mod binary;
 mod commands;
+mod deployment;
 mod protocol;
