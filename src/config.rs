@@ -48,6 +48,10 @@ pub struct Config {
     pub inetd: bool,
     /// Where to write the process id once listening (`--pidfile`).
     pub pidfile: Option<PathBuf>,
+    /// Where to log one xferlog(5) line per transfer (`--xferlog`).
+    pub xferlog: Option<PathBuf>,
+    /// Most bytes per second of each file transfer (`--max-rate`); `None` is unlimited.
+    pub max_rate: Option<u64>,
 }
 
 impl Config {
@@ -71,6 +75,8 @@ impl Config {
             banner: DEFAULT_BANNER.to_string(),
             inetd: false,
             pidfile: None,
+            xferlog: None,
+            max_rate: None,
         }
     }
 

@@ -25,3 +25,4 @@ pub mod sha2;
 pub mod sha_crypt;
 pub mod sys;
 pub mod transfer;
+pub mod xferlog;

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::jail::Jail;
 use crate::reply::{codes, Reply};
 use crate::session::Session;
+use crate::xferlog::XferLog;
 
 /// Stack for each session thread. Buffers live on the heap; the deepest path (a listing with
 /// log formatting) was measured to need well under this (see README "Performance").
@@ -21,6 +22,8 @@ pub const SESSION_STACK_SIZE: usize = 128 * 1024;
 pub struct ServerContext {
     pub config: Config,
     pub jail: Jail,
+    /// The transfer log, with `--xferlog`.
+    pub xferlog: Option<XferLog>,
     sessions: Mutex<SessionCounts>,
 }
 
@@ -33,9 +36,11 @@ struct SessionCounts {
 impl ServerContext {
     pub fn new(config: Config) -> io::Result<ServerContext> {
         let jail = Jail::new(&config.root)?;
+        let xferlog = config.xferlog.as_deref().map(XferLog::open).transpose()?;
         Ok(ServerContext {
             config,
             jail,
+            xferlog,
             sessions: Mutex::new(SessionCounts::default()),
         })
     }

@@ -41,11 +41,12 @@ fn inetd_mode_serves_one_session_on_stdin_stdout() {
     let dir = TempDir::new("inetd");
     dir.write("srv/hello.txt", b"hello from inetd\n");
     let served = dir.path().join("srv");
+    let xferlog = dir.path().join("xferlog");
     let (client, server_side) = accepted_pair();
     // tcpsvd and systemd style: stdin and stdout are the connection, stderr is separate.
     let mut child = Running(Some(
         Command::new(BIN)
-            .arg("--inetd")
+            .args(["--inetd", "--xferlog", xferlog.to_str().unwrap()])
             .arg(&served)
             .stdin(Stdio::from(server_side.try_clone().unwrap()))
             .stdout(Stdio::from(server_side))
@@ -65,6 +66,12 @@ fn inetd_mode_serves_one_session_on_stdin_stdout() {
     assert!(
         !log.contains("listening on"),
         "no start-up line in inetd mode"
+    );
+    // The process wrote its transfer log before exiting.
+    let lines = std::fs::read_to_string(&xferlog).unwrap();
+    assert!(
+        lines.ends_with(" 17 /hello.txt b _ o a anonymous ftp 0 * c\n"),
+        "{lines}"
     );
 }
 
@@ -307,6 +314,7 @@ fn bad_passive_settings_are_usage_errors() {
         ("--pasv-ports", "50000"),
         ("--pasv-address", "ftp.example.com"),
         ("--pasv-address", "10.0.0.256"),
+        ("--max-rate", "fast"),
         ("--banner", "two\r\nlines"),
     ] {
         let (code, err) = exit_code_and_stderr(&["-p", "0", flag, value]);

@@ -6,4 +6,5 @@ mod support;
 mod binary;
 mod commands;
 mod deployment;
+mod operations;
 mod protocol;

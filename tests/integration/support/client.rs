@@ -53,6 +53,13 @@ impl Client {
         client
     }
 
+    /// Waits longer for replies (for a reply that follows a deliberately slow transfer).
+    pub fn set_reply_timeout(&self, timeout: Duration) {
+        self.writer
+            .set_read_timeout(Some(timeout))
+            .expect("timeout");
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.writer.local_addr().expect("local addr")
     }
