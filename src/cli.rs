@@ -126,6 +126,11 @@ fn options() -> Options {
         "most bytes per second for each transfer, with K or M for KiB/MiB (default: unlimited)",
         "RATE",
     );
+    o.optflag(
+        "",
+        "port-20",
+        "active-mode data connections come from the control port minus one, 20 when serving on 21 (default: off)",
+    );
     o.optopt(
         "",
         "xferlog",
@@ -230,6 +235,7 @@ fn config_from(m: &Matches) -> Result<Config, UsageError> {
     if let Some(rate) = m.opt_str("max-rate") {
         c.max_rate = Some(parse_rate(&rate)?);
     }
+    c.port_20 = m.opt_present("port-20");
     c.xferlog = m.opt_str("xferlog").map(PathBuf::from);
     c.inetd = m.opt_present("inetd");
     c.pidfile = m.opt_str("pidfile").map(PathBuf::from);
@@ -463,6 +469,7 @@ mod tests {
             "Scanner drop box",
             "--max-rate",
             "200K",
+            "--port-20",
             "--xferlog",
             "/var/log/xferlog",
             "--pidfile",
@@ -470,7 +477,7 @@ mod tests {
         ]);
         assert_eq!(c.banner, "Scanner drop box");
         assert_eq!(c.max_rate, Some(200 * 1024));
-        assert!(!c.inetd);
+        assert!(c.port_20 && !c.inetd);
         assert_eq!(c.xferlog, Some(PathBuf::from("/var/log/xferlog")));
         assert_eq!(c.pidfile, Some(PathBuf::from("/run/tinyftpd.pid")));
         let c = serve(&["-i"]);

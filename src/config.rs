@@ -52,6 +52,9 @@ pub struct Config {
     pub xferlog: Option<PathBuf>,
     /// Most bytes per second of each file transfer (`--max-rate`); `None` is unlimited.
     pub max_rate: Option<u64>,
+    /// Active-mode data connections come from the control connection's local port minus one,
+    /// RFC 959's port 20 (`--port-20`).
+    pub port_20: bool,
 }
 
 impl Config {
@@ -77,6 +80,7 @@ impl Config {
             pidfile: None,
             xferlog: None,
             max_rate: None,
+            port_20: false,
         }
     }
 

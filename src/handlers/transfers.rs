@@ -33,7 +33,15 @@ pub(super) fn over_data_connection(
     let timeout = s.ctx.config.data_timeout;
     let mut stream = match setup {
         DataSetup::Passive(listener) => data_channel::accept_from(&listener, s.peer_ip(), timeout),
-        DataSetup::Active(target) => data_channel::connect_active(target, timeout),
+        DataSetup::Active(target) => {
+            let source = s
+                .ctx
+                .config
+                .port_20
+                .then(|| data_channel::port_20_source(s.local, target))
+                .flatten();
+            data_channel::connect_active(target, source, timeout)
+        }
         DataSetup::None => Err(FtpError::NoDataConnection),
     }
     .map_err(TransferError::Setup)?;

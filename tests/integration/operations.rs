@@ -1,5 +1,5 @@
-//! Operations features on an in-process server: the transfer log, the rate limit and the
-//! greeting banner.
+//! Operations features on an in-process server: the transfer log, the rate limit, active-mode
+//! connections from port L-1 (`--port-20`) and the greeting banner.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tinyftpd::config::{Account, Config};
 
-use crate::support::client::{read_all, TIMEOUT};
+use crate::support::client::{accept, read_all, TIMEOUT};
 use crate::support::{random_bytes, Client, TempDir, TestServer};
 
 fn alice(writable: bool) -> Account {
@@ -284,6 +284,63 @@ fn max_rate_holds_downloads_and_uploads_within_ten_percent() {
         );
         assert!(error < 0.10, "{what}: {rate:.0} B/s against {RATE:.0}");
     }
+}
+
+/// A listener on 127.0.0.1 port P, chosen from `candidates`, such that P-1 is free too.
+fn listener_above_a_free_port(candidates: impl Iterator<Item = u16>) -> Option<TcpListener> {
+    candidates.take(200).find_map(|port| {
+        let listener = TcpListener::bind(("127.0.0.1", port)).ok()?;
+        let p = listener.local_addr().ok()?.port();
+        if p < 2 {
+            return None;
+        }
+        TcpListener::bind(("127.0.0.1", p - 1))
+            .ok()
+            .map(|_| listener)
+    })
+}
+
+/// Two PORT + RETR in a row (SO_REUSEADDR makes the second bind work) and a LIST: every data
+/// connection comes from port P-1.
+fn check_port_20(listener: TcpListener) {
+    let p = listener.local_addr().unwrap().port();
+    let s = TestServer::from_listener(listener, |c| c.port_20 = true);
+    s.root.write("f", b"from port L-1");
+    let mut c = s.anonymous();
+    for _ in 0..2 {
+        let active = c.port();
+        c.expect("RETR f", 150);
+        let mut data = accept(&active);
+        assert_eq!(data.peer_addr().unwrap().port(), p - 1);
+        assert_eq!(read_all(&mut data), b"from port L-1");
+        c.expect_final(226);
+    }
+    let active = c.port();
+    c.expect("NLST", 150);
+    let mut data = accept(&active);
+    assert_eq!(data.peer_addr().unwrap().port(), p - 1);
+    assert_eq!(read_all(&mut data), b"f\r\n");
+    c.expect_final(226);
+}
+
+#[test]
+fn port_20_data_connections_come_from_the_control_port_minus_one() {
+    // "L-1" holds for any control port; above 1024 it needs no privilege.
+    let listener = listener_above_a_free_port(std::iter::repeat(0))
+        .expect("no free port pair found in 200 tries");
+    check_port_20(listener);
+}
+
+#[test]
+fn port_20_from_a_privileged_port_as_root() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: --port-20 from a port below 1024 needs root; run the tests as root");
+        return;
+    }
+    let listener = listener_above_a_free_port((600..1024).rev())
+        .expect("no free privileged port pair between 600 and 1023");
+    check_port_20(listener);
 }
 
 #[test]
