@@ -352,7 +352,8 @@ mod tests {
             let (accepted, from) = target.accept().unwrap();
             assert_eq!(from, local);
             assert_eq!(stream.local_addr().unwrap(), local);
-            // The server side closes first, as after a download: TIME_WAIT is on our port.
+            // Our side closes first, as the server does after a download: the TIME_WAIT
+            // state stays on the chosen port, and the next bind must still succeed.
             drop(stream);
             drop(accepted);
         }
