@@ -1,29 +1,42 @@
 //! Checking a USER/PASS pair against the configured logins.
 
-use crate::config::Config;
+use crate::config::{Account, Config, Credential};
 use crate::session::User;
+use crate::sha_crypt;
+
+/// A crypt hash checked when no account has the name, so that an unknown user takes as long
+/// to refuse as a known one with a wrong password (no user enumeration by timing).
+const DUMMY_HASH: &str = "$6$tinyftpd.dummy$Xv2P6oeIT7UDhxPudauZiMgqN5h6re/pq5/0cz5IAwl6i8PMuzFogE90Qt2A39UezI8Z6tVWfNuLnehcfjCMn.";
 
 /// The logged-in user for a name and password, or `None`. Both a wrong name and a wrong
-/// password give `None`, and every account is compared, so the time taken does not tell which.
-pub fn authenticate(config: &Config, name: &[u8], password: &[u8]) -> Option<User> {
+/// password give `None` and take about as long.
+pub fn authenticate(
+    config: &Config,
+    file_accounts: &[Account],
+    name: &[u8],
+    password: &[u8],
+) -> Option<User> {
     if is_anonymous_name(name) {
         return config.anonymous.then(|| User {
             name: "anonymous".to_string(),
             writable: config.anonymous_writable,
         });
     }
-    let mut found = None;
-    for account in &config.accounts {
-        let name_ok = constant_time_eq(account.name.as_bytes(), name);
-        let password_ok = constant_time_eq(account.password.as_bytes(), password);
-        if name_ok && password_ok {
-            found = Some(User {
-                name: account.name.clone(),
-                writable: account.writable,
-            });
+    let accounts = || config.accounts.iter().chain(file_accounts);
+    let Some(account) = accounts().find(|a| constant_time_eq(a.name.as_bytes(), name)) else {
+        if accounts().any(|a| matches!(a.credential, Credential::Crypt(_))) {
+            let _ = sha_crypt::verify(password, DUMMY_HASH);
         }
-    }
-    found
+        return None;
+    };
+    let password_ok = match &account.credential {
+        Credential::Plain(expected) => constant_time_eq(expected.as_bytes(), password),
+        Credential::Crypt(hash) => sha_crypt::verify(password, hash),
+    };
+    password_ok.then(|| User {
+        name: account.name.clone(),
+        writable: account.writable,
+    })
 }
 
 pub fn is_anonymous_name(name: &[u8]) -> bool {
@@ -42,14 +55,13 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Account;
 
     fn config() -> Config {
         let mut c = Config::new("/");
         c.anonymous = false;
         c.accounts = vec![Account {
             name: "alice".into(),
-            password: "secret".into(),
+            credential: Credential::Plain("secret".into()),
             writable: true,
         }];
         c
@@ -59,12 +71,30 @@ mod tests {
     fn accounts() {
         let c = config();
         assert_eq!(
-            authenticate(&c, b"alice", b"secret").map(|u| u.writable),
+            authenticate(&c, &[], b"alice", b"secret").map(|u| u.writable),
             Some(true)
         );
-        assert!(authenticate(&c, b"alice", b"secreT").is_none());
-        assert!(authenticate(&c, b"bob", b"secret").is_none());
-        assert!(authenticate(&c, b"anonymous", b"x").is_none());
+        assert!(authenticate(&c, &[], b"alice", b"secreT").is_none());
+        assert!(authenticate(&c, &[], b"bob", b"secret").is_none());
+        assert!(authenticate(&c, &[], b"anonymous", b"x").is_none());
+    }
+
+    #[test]
+    fn hashed_accounts() {
+        let c = config();
+        let hash = sha_crypt::hash_sha512(b"pw", "somesalt");
+        let file = [Account {
+            name: "carol".into(),
+            credential: Credential::Crypt(hash),
+            writable: false,
+        }];
+        assert_eq!(
+            authenticate(&c, &file, b"carol", b"pw").map(|u| u.writable),
+            Some(false)
+        );
+        assert!(authenticate(&c, &file, b"carol", b"pW").is_none());
+        assert!(authenticate(&c, &file, b"dave", b"pw").is_none());
+        assert!(sha_crypt::verify(b"tinyftpd-dummy-password", DUMMY_HASH));
     }
 
     #[test]
@@ -72,12 +102,12 @@ mod tests {
         let mut c = config();
         c.anonymous = true;
         assert_eq!(
-            authenticate(&c, b"FTP", b"").map(|u| u.writable),
+            authenticate(&c, &[], b"FTP", b"").map(|u| u.writable),
             Some(false)
         );
         c.anonymous_writable = true;
         assert_eq!(
-            authenticate(&c, b"anonymous", b"me@x").map(|u| u.writable),
+            authenticate(&c, &[], b"anonymous", b"me@x").map(|u| u.writable),
             Some(true)
         );
     }

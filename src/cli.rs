@@ -7,12 +7,13 @@ use std::time::Duration;
 use getopts::{Matches, Options};
 use log::LevelFilter;
 
-use crate::config::{self, Account, Config};
+use crate::config::{self, Account, Config, Credential};
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
 pub enum CliAction {
     Serve(Box<Config>, Verbosity),
+    HashPassword,
     Help(String),
     Version,
 }
@@ -53,10 +54,43 @@ fn options() -> Options {
         "an account, repeatable; :ro/:rw wins over -w; turns anonymous off unless --anonymous",
         "NAME:PASSWORD[:ro|:rw]",
     );
+    o.optopt(
+        "",
+        "users",
+        "accounts file, one name:crypt-hash:ro|rw per line ($6$/$5$ hashes); re-read on SIGHUP",
+        "FILE",
+    );
+    o.optflag(
+        "",
+        "hash-password",
+        "read a password from stdin, print its $6$ hash for --users, and exit",
+    );
+    o.optopt(
+        "",
+        "umask",
+        "umask for uploads and new directories (default 022); uploads never get execute bits",
+        "MASK",
+    );
+    o.optflag("", "chroot", "chroot into DIR after binding (needs root)");
+    o.optopt(
+        "",
+        "run-as",
+        "drop root privileges to USER after binding (groups, gid, uid)",
+        "USER",
+    );
+    o.optopt(
+        "",
+        "shutdown-grace",
+        &format!(
+            "on SIGTERM/SIGINT, let transfers finish for up to SECS (default {})",
+            config::DEFAULT_SHUTDOWN_GRACE.as_secs()
+        ),
+        "SECS",
+    );
     o.optflag(
         "",
         "anonymous",
-        "accept anonymous/ftp with any password (default: on when no -u is given)",
+        "accept anonymous/ftp with any password (default: on when no -u or --users is given)",
     );
     o.optopt(
         "",
@@ -173,6 +207,9 @@ pub fn parse(args: &[String]) -> Result<CliAction, UsageError> {
     if m.opt_present("version") {
         return Ok(CliAction::Version);
     }
+    if m.opt_present("hash-password") {
+        return Ok(CliAction::HashPassword);
+    }
     if m.free.len() > 1 {
         return Err(UsageError(format!(
             "expected at most one DIR, got {}",
@@ -206,7 +243,21 @@ fn config_from(m: &Matches) -> Result<Config, UsageError> {
         .iter()
         .map(|spec| parse_account(spec, c.anonymous_writable))
         .collect::<Result<_, _>>()?;
-    c.anonymous = c.accounts.is_empty() || m.opt_present("anonymous");
+    c.users_file = m.opt_str("users").map(Into::into);
+    c.anonymous = (c.accounts.is_empty() && c.users_file.is_none()) || m.opt_present("anonymous");
+    if let Some(mask) = m.opt_str("umask") {
+        c.umask = u32::from_str_radix(&mask, 8)
+            .ok()
+            .filter(|&u| u <= 0o777)
+            .ok_or_else(|| {
+                UsageError(format!("--umask: '{mask}' is not an octal mask like 022"))
+            })?;
+    }
+    c.chroot = m.opt_present("chroot");
+    c.run_as = m.opt_str("run-as");
+    if let Some(secs) = number::<u64>(m, "shutdown-grace")? {
+        c.shutdown_grace = Duration::from_secs(secs);
+    }
     if let Some(range) = m.opt_str("pasv-ports") {
         c.pasv_ports = Some(parse_port_range(&range)?);
     }
@@ -338,7 +389,7 @@ pub fn parse_account(spec: &str, default_writable: bool) -> Result<Account, Usag
     }
     Ok(Account {
         name: name.to_string(),
-        password: password.to_string(),
+        credential: Credential::Plain(password.to_string()),
         writable,
     })
 }
@@ -435,7 +486,7 @@ mod tests {
             c.accounts,
             vec![Account {
                 name: "alice".into(),
-                password: "se:cret".into(),
+                credential: Credential::Plain("se:cret".into()),
                 writable: false
             }]
         );
@@ -444,6 +495,34 @@ mod tests {
         assert!(c.accounts[0].writable && !c.accounts[1].writable);
         let c = serve(&["--anonymous", "-u", "alice:secret:rw"]);
         assert!(c.anonymous && !c.anonymous_writable && c.accounts[0].writable);
+    }
+
+    #[test]
+    fn security_flags() {
+        let c = serve(&[
+            "--users",
+            "/etc/ftpusers",
+            "--umask",
+            "077",
+            "--chroot",
+            "--run-as",
+            "nobody",
+            "--shutdown-grace",
+            "5",
+        ]);
+        assert!(!c.anonymous, "a users file turns anonymous off");
+        assert_eq!(c.users_file, Some("/etc/ftpusers".into()));
+        assert_eq!(c.umask, 0o077);
+        assert!(c.chroot);
+        assert_eq!(c.run_as.as_deref(), Some("nobody"));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(5));
+        assert!(serve(&["--users", "f", "--anonymous"]).anonymous);
+        assert!(usage_error(&["--umask", "999"]).contains("--umask"));
+        assert!(usage_error(&["--umask", "1777"]).contains("--umask"));
+        assert_eq!(
+            parse(&["--hash-password".to_string()]),
+            Ok(CliAction::HashPassword)
+        );
     }
 
     #[test]

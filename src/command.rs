@@ -114,6 +114,9 @@ pub enum ParseError {
     UnsupportedProtocol,
 }
 
+/// The longest user name or password accepted, in bytes.
+pub const MAX_CREDENTIAL: usize = 128;
+
 /// Parses one control line (without its CRLF). Verbs match case-insensitively; the argument is
 /// everything after the first space, kept as it is.
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
@@ -138,6 +141,17 @@ pub mod args {
 
     pub fn required(arg: Option<&[u8]>) -> Result<Vec<u8>, ParseError> {
         arg.map(<[u8]>::to_vec).ok_or(ParseError::MissingArgument)
+    }
+
+    /// USER and PASS: bounded, so a client cannot make the server hash or compare megabytes.
+    /// A missing password is an empty one (anonymous clients send `PASS` alone).
+    pub fn credential(arg: Option<&[u8]>, required: bool) -> Result<Vec<u8>, ParseError> {
+        match arg {
+            Some(a) if a.len() > MAX_CREDENTIAL => Err(ParseError::BadArgument("too long")),
+            Some(a) => Ok(a.to_vec()),
+            None if required => Err(ParseError::MissingArgument),
+            None => Ok(Vec::new()),
+        }
     }
 
     pub fn optional(arg: Option<&[u8]>) -> Option<Vec<u8>> {
@@ -550,6 +564,22 @@ mod tests {
             );
         }
         assert_eq!(ok("PASS"), Command::Pass(Vec::new()));
+    }
+
+    #[test]
+    fn credentials_are_bounded() {
+        let long = format!("USER {}", "a".repeat(MAX_CREDENTIAL + 1));
+        assert!(matches!(
+            parse(long.as_bytes()),
+            Err(ParseError::BadArgument(_))
+        ));
+        let long = format!("PASS {}", "a".repeat(MAX_CREDENTIAL + 1));
+        assert!(matches!(
+            parse(long.as_bytes()),
+            Err(ParseError::BadArgument(_))
+        ));
+        let max = format!("PASS {}", "a".repeat(MAX_CREDENTIAL));
+        assert!(parse(max.as_bytes()).is_ok());
     }
 
     #[test]

@@ -39,11 +39,11 @@ fn path(f: fn(Vec<u8>) -> Command) -> impl Fn(Option<&[u8]>) -> Result<Command, 
 }
 
 pub static VERBS: &[Verb] = &[
-    verb!("USER", |a| args::required(a).map(Command::User), login: false, write: false, "USER <name>"),
-    verb!("PASS", |a| Ok(Command::Pass(args::optional(a).unwrap_or_default())), login: false, write: false, "PASS <password>"),
+    verb!("USER", |a| args::credential(a, true).map(Command::User), login: false, write: false, "USER <name>"),
+    verb!("PASS", |a| args::credential(a, false).map(Command::Pass), login: false, write: false, "PASS <password>"),
     verb!("ACCT", |_| Ok(Command::Acct), login: true, write: false, "ACCT <account> (not needed)"),
     verb!("QUIT", |_| Ok(Command::Quit), login: false, write: false, "QUIT"),
-    verb!("REIN", |_| Ok(Command::Rein), login: false, write: false, "REIN (log out, keep the connection)"),
+    verb!("REIN", |_| Ok(Command::Rein), login: true, write: false, "REIN (log out, keep the connection)"),
     verb!("SYST", |_| Ok(Command::Syst), login: false, write: false, "SYST"),
     verb!("NOOP", |_| Ok(Command::Noop), login: false, write: false, "NOOP"),
     verb!("FEAT", |_| Ok(Command::Feat), login: false, write: false, "FEAT"),
@@ -92,6 +92,12 @@ pub static VERBS: &[Verb] = &[
 /// Features with no verb of their own.
 pub const EXTRA_FEATURES: &[&str] = &["TVFS"];
 
+/// The verbs a client may send before logging in; everything else gets 530. The table's
+/// `needs_login` flags say the same; a unit test keeps the two in step.
+pub const PRE_LOGIN: &[&str] = &[
+    "USER", "PASS", "QUIT", "FEAT", "OPTS", "SYST", "HELP", "NOOP", "HOST", "CLNT",
+];
+
 /// Finds a verb by its upper-case name.
 pub fn lookup(name: &str) -> Option<&'static Verb> {
     VERBS.iter().find(|v| v.name == name)
@@ -115,6 +121,13 @@ mod tests {
                 "{}",
                 v.name
             );
+        }
+    }
+
+    #[test]
+    fn pre_login_whitelist_matches_the_table() {
+        for v in VERBS {
+            assert_eq!(!v.needs_login, PRE_LOGIN.contains(&v.name), "{}", v.name);
         }
     }
 

@@ -9,16 +9,38 @@ pub const DEFAULT_PORT: u16 = 2121;
 pub const DEFAULT_MAX_CLIENTS: usize = 200;
 pub const DEFAULT_MAX_PER_IP: usize = 32;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_MAX_LIST_ENTRIES: u64 = 1_000_000;
 pub const DEFAULT_DATA_TIMEOUT: Duration = Duration::from_secs(30);
 /// The 220 greeting: names the software but not its version, so scanners learn less.
 pub const DEFAULT_BANNER: &str = "tinyftpd ready.";
 
-/// A named login from `-u NAME:PASSWORD[:ro|:rw]`.
+/// A named login, from `-u NAME:PASSWORD[:ro|:rw]` or a line of `--users FILE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     pub name: String,
-    pub password: String,
+    pub credential: Credential,
     pub writable: bool,
+}
+
+/// How an account's password is checked.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// From the command line, compared in constant time.
+    Plain(String),
+    /// A crypt(3) `$6$`/`$5$` string from a users file.
+    Crypt(String),
+}
+
+impl std::fmt::Debug for Credential {
+    /// Never prints the secret, so a debug log of a config cannot leak it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Plain(_) => f.write_str("Plain(****)"),
+            Credential::Crypt(_) => f.write_str("Crypt(****)"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +52,18 @@ pub struct Config {
     /// Whether anonymous logins may write (`-w`). Accounts carry their own flag.
     pub anonymous_writable: bool,
     pub anonymous: bool,
+    /// Accounts from `-u`.
     pub accounts: Vec<Account>,
+    /// `--users FILE`: more accounts, re-read on SIGHUP.
+    pub users_file: Option<PathBuf>,
+    /// Applied to uploads and new directories (`--umask`, default 022).
+    pub umask: u32,
+    /// How long running transfers may go on after SIGTERM/SIGINT (`--shutdown-grace`).
+    pub shutdown_grace: Duration,
+    /// `--chroot`: chroot into the served directory (root only).
+    pub chroot: bool,
+    /// `--run-as USER`: drop root privileges to this user after binding.
+    pub run_as: Option<String>,
     pub pasv_ports: Option<RangeInclusive<u16>>,
     pub pasv_address: Option<Ipv4Addr>,
     pub max_clients: usize,
@@ -39,6 +72,10 @@ pub struct Config {
     pub data_timeout: Duration,
     /// LIST and NLST show dot files without `-a` (`--show-dotfiles`).
     pub show_dotfiles: bool,
+    /// A connection must log in within this (slowloris protection).
+    pub login_timeout: Duration,
+    /// Most entries one LIST/NLST/MLSD sends; beyond it the listing ends with 451.
+    pub max_list_entries: u64,
     /// The pause after a failed login, which slows password guessing (not a flag; tests set 0).
     pub login_failure_delay: Duration,
     /// The text of the 220 greeting (`--banner`); one line, no control characters.
@@ -67,6 +104,11 @@ impl Config {
             anonymous_writable: false,
             anonymous: true,
             accounts: Vec::new(),
+            users_file: None,
+            umask: 0o022,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            chroot: false,
+            run_as: None,
             pasv_ports: None,
             pasv_address: None,
             max_clients: DEFAULT_MAX_CLIENTS,
@@ -75,6 +117,8 @@ impl Config {
             data_timeout: DEFAULT_DATA_TIMEOUT,
             show_dotfiles: false,
             login_failure_delay: Duration::from_secs(1),
+            login_timeout: DEFAULT_LOGIN_TIMEOUT,
+            max_list_entries: DEFAULT_MAX_LIST_ENTRIES,
             banner: DEFAULT_BANNER.to_string(),
             inetd: false,
             pidfile: None,

@@ -34,6 +34,8 @@ pub enum FtpError {
     NotAPlainFile,
     /// 554: REST offset beyond the end of the file.
     InvalidRestart,
+    /// 451: a listing reached the bound on entries per command.
+    ListingTooLong(u64),
     /// 550, 452, 552 or 451, from the `io::ErrorKind`.
     Io(io::Error),
 }
@@ -78,6 +80,7 @@ impl fmt::Display for FtpError {
             FtpError::InvalidRestart => {
                 f.write_str("Invalid REST parameter: beyond the end of the file.")
             }
+            FtpError::ListingTooLong(n) => write!(f, "Listing stopped after {n} entries."),
             FtpError::Io(e) => f.write_str(io_text(e.kind())),
         }
     }
@@ -117,6 +120,7 @@ impl FtpError {
             FtpError::NoDataConnection | FtpError::DataConnection(_) => codes::CANT_OPEN_DATA,
             FtpError::TransferAborted => codes::TRANSFER_ABORTED,
             FtpError::InvalidRestart => codes::INVALID_REST,
+            FtpError::ListingTooLong(_) => codes::LOCAL_ERROR,
             FtpError::Io(e) => io_code(e.kind()),
         }
     }

@@ -175,15 +175,30 @@ impl Jail {
         })
     }
 
-    /// For listings: where a symlink entry points, as the bytes of the link itself, when its
-    /// target resolves inside the jail; `None` when it leads outside or nowhere.
+    /// Resolves a path for writing into a file in place (APPE, REST+STOR), where the open
+    /// follows a symlink: an existing entry is resolved like [`Jail::resolve`] (so a link out of
+    /// the jail is refused), a missing one like [`Jail::resolve_entry`]. A dangling link is
+    /// refused too, since opening it to create would create its target, wherever that is.
+    pub fn resolve_in_place(&self, path: &VirtualPath) -> io::Result<JailedPath> {
+        let entry = self.resolve_entry(path)?;
+        match fs::symlink_metadata(entry.host()) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(entry),
+            Err(e) => Err(e),
+            Ok(_) => self.resolve(path),
+        }
+    }
+
+    /// For listings: where a symlink entry points, when its target resolves inside the jail;
+    /// `None` when it leads outside or nowhere. A relative target is shown as the link holds it;
+    /// an absolute one names a host path, so it is shown as the virtual path it resolves to.
     pub fn link_target_inside(&self, link: &JailedPath) -> Option<OsString> {
         let real = fs::canonicalize(link.host()).ok()?;
-        if !real.starts_with(&self.root) {
-            return None;
-        }
+        let inside = real.strip_prefix(&self.root).ok()?;
         let target = fs::read_link(link.host()).ok()?;
-        Some(target.into_os_string())
+        if target.is_relative() {
+            return Some(target.into_os_string());
+        }
+        Some(Path::new("/").join(inside).into_os_string())
     }
 
     /// True when the entry's target (following links) lies inside the jail.

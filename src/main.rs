@@ -1,17 +1,21 @@
-//! The `tinyftpd` binary: parse flags, set up logging, bind (or take the sockets inetd or
-//! systemd passed), print where we listen, serve.
+//! The `tinyftpd` binary: parse flags, set up logging and signals, bind (or take the sockets
+//! systemd or inetd passed), drop privileges, print where we listen, serve until SIGTERM/SIGINT.
 
-use std::io::{self, Write};
-use std::net::TcpStream;
-use std::path::Path;
+use std::io::{self, BufRead, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::thread;
 
 use tinyftpd::activation::{self, PidFile};
 use tinyftpd::cli::{self, CliAction, Verbosity};
 use tinyftpd::config::Config;
 use tinyftpd::reply::{codes, Reply};
 use tinyftpd::server::{self, Server, ServerContext};
+use tinyftpd::signals::{self, Signal};
+use tinyftpd::xferlog::XferLog;
+use tinyftpd::{privileges, sha_crypt, sys, users_file};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,12 +28,30 @@ fn main() -> ExitCode {
             println!("tinyftpd {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Ok(CliAction::HashPassword) => hash_password(),
         Ok(CliAction::Serve(config, verbosity)) => serve(*config, verbosity),
         Err(e) => {
             eprintln!("tinyftpd: {}\n\n{}", e.0, cli::usage());
             ExitCode::from(2)
         }
     }
+}
+
+/// `--hash-password`: one line from stdin in, a `$6$` crypt string out, for `--users FILE`.
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return fail("cannot read a password from stdin");
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        return fail("empty password");
+    }
+    println!(
+        "{}",
+        sha_crypt::hash_sha512(password.as_bytes(), &sha_crypt::random_salt())
+    );
+    ExitCode::SUCCESS
 }
 
 fn init_logging(verbosity: Verbosity) {
@@ -42,13 +64,19 @@ fn init_logging(verbosity: Verbosity) {
     builder.init();
 }
 
-fn serve(config: Config, verbosity: Verbosity) -> ExitCode {
-    // First, while single-threaded and before any file is opened: systemd's variables.
+fn serve(mut config: Config, verbosity: Verbosity) -> ExitCode {
+    // First, while single-threaded (changing the environment is only sound then) and before
+    // this process opens any descriptor of its own: systemd's variables.
     let passed = activation::take_systemd_environment();
     init_logging(verbosity);
     if config.inetd {
-        // With Accept=yes, systemd passes the connection as fd 3 too; stdin is what we serve.
+        // With Accept=yes systemd also passes the connection as descriptor 3; stdin is the one
+        // we serve, and the default signal actions suit a one-session process.
         return serve_inetd(config);
+    }
+    // Before any thread exists, so that every thread inherits the blocked mask.
+    if let Err(e) = signals::block() {
+        return fail(&format!("cannot set up signals: {e}"));
     }
     let activated = match passed.and_then(activation::systemd_listeners) {
         Ok(listeners) => listeners,
@@ -57,50 +85,174 @@ fn serve(config: Config, verbosity: Verbosity) -> ExitCode {
     if let Err(message) = check_root(&config.root) {
         return fail(&message);
     }
+    sys::set_umask(config.umask);
     let summary = config.access_summary();
-    let pidfile_path = config.pidfile.clone();
-    let server = if activated.is_empty() {
-        Server::bind(config)
-    } else {
-        Server::from_listeners(activated, config)
-    };
-    let server = match server {
-        Ok(server) => server,
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-            return fail(&format!(
-                "{e}; the port is taken by another program (choose another with --port)"
-            ))
+    let shown_root = std::fs::canonicalize(&config.root).unwrap_or_else(|_| config.root.clone());
+    let listeners = if activated.is_empty() {
+        match Server::bind_listeners(&config) {
+            Ok(listeners) => listeners,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                return fail(&format!(
+                    "{e}; the port is taken by another program (choose another with --port)"
+                ))
+            }
+            Err(e) => return fail(&e.to_string()),
         }
-        Err(e) => return fail(&e.to_string()),
+    } else {
+        activated
     };
-    // Written once we listen, so that an init script that sees the file can connect.
-    let _pidfile = match pidfile_path.as_deref().map(PidFile::create).transpose() {
+    let local: Vec<SocketAddr> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    if let Err(e) = check_port_20(&config, &local) {
+        return fail(&e);
+    }
+    // Written once we listen, so that an init script that sees the file can connect, and while
+    // still root: the pid file's directory (/run) and the log's usually belong to root.
+    let pidfile = match config.pidfile.as_deref().map(PidFile::create).transpose() {
         Ok(pidfile) => pidfile,
         Err(e) => return fail(&e.to_string()),
     };
-    let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
-    let root = server.context().jail.root().display().to_string();
+    let xferlog = match config.xferlog.as_deref().map(XferLog::open).transpose() {
+        Ok(log) => log,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if let Err(e) = drop_privileges(&mut config) {
+        return fail(&e);
+    }
+    let grace = config.shutdown_grace;
+    let server = match ServerContext::with_xferlog(config, xferlog) {
+        Ok(ctx) => Server::with_context(listeners, ctx),
+        Err(e) => return fail(&e.to_string()),
+    };
+    let addrs: Vec<String> = local.iter().map(|a| a.to_string()).collect();
     println!(
-        "tinyftpd listening on {}, serving {root} ({summary})",
-        addrs.join(", ")
+        "tinyftpd listening on {}, serving {} ({summary})",
+        addrs.join(", "),
+        shown_root.display()
     );
     let _ = std::io::stdout().flush();
-    match server.run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e.to_string()),
+    let ctx = server.context();
+    let accepting = match thread::Builder::new()
+        .name("accept".into())
+        .spawn(move || server.run())
+    {
+        Ok(handle) => handle,
+        Err(e) => return fail(&format!("cannot start: {e}")),
+    };
+    wait_for_terminate(&ctx);
+    log::info!(
+        "shutting down: waiting up to {}s for transfers",
+        grace.as_secs()
+    );
+    ctx.begin_shutdown();
+    let _ = accepting.join();
+    if !ctx.wait_for_sessions(grace) {
+        log::warn!(
+            "grace period over with {} session(s) still running",
+            ctx.session_count()
+        );
+    }
+    drop(pidfile);
+    log::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// Handles signals until SIGTERM or SIGINT: SIGHUP re-reads the users file and reopens the
+/// transfer log.
+fn wait_for_terminate(ctx: &Arc<ServerContext>) {
+    loop {
+        match signals::wait() {
+            Ok(Signal::Terminate) => return,
+            Ok(Signal::Reload) => {
+                match ctx.reload_users() {
+                    Ok(count) => log::info!("SIGHUP: reloaded users file ({count} accounts)"),
+                    Err(e) => log::error!("SIGHUP: kept the old accounts: {e}"),
+                }
+                if let Some(log) = &ctx.xferlog {
+                    log.reopen();
+                }
+            }
+            Err(e) => {
+                log::error!("waiting for signals: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// `--chroot` and `--run-as`, after binding and before serving. Serving as root without
+/// `--run-as` works (many small boxes run everything as root) but is worth a warning.
+fn drop_privileges(config: &mut Config) -> Result<(), String> {
+    let root = privileges::is_root();
+    if (config.chroot || config.run_as.is_some()) && !root {
+        return Err("--chroot and --run-as need to be started as root".into());
+    }
+    let identity = match &config.run_as {
+        Some(user) => Some(privileges::lookup(user).map_err(|e| format!("--run-as {user}: {e}"))?),
+        None => None,
+    };
+    if config.chroot {
+        let dir = std::fs::canonicalize(&config.root).map_err(|e| format!("--chroot: {e}"))?;
+        if let Some(users) = config.users_file.take() {
+            // The file stays outside the jail (inside, clients could download the hashes), so
+            // it is read now, once; SIGHUP cannot reach it after the chroot.
+            let accounts = users_file::load(&users)
+                .map_err(|e| format!("--users {}: {e}", users.display()))?;
+            config.accounts.extend(accounts);
+            log::warn!(
+                "--chroot: {} read once; SIGHUP will not re-read it",
+                users.display()
+            );
+        }
+        privileges::chroot(&dir).map_err(|e| format!("--chroot {}: {e}", dir.display()))?;
+        config.root = PathBuf::from("/");
+    }
+    match identity {
+        Some(who) => {
+            privileges::become_user(&who).map_err(|e| format!("--run-as: {e}"))?;
+            log::info!(
+                "running as {} (uid {}, gid {})",
+                privileges::name_of(&who),
+                who.uid,
+                who.gid
+            );
+        }
+        None if root => log::warn!("running as root; consider --run-as USER"),
+        None => {}
+    }
+    Ok(())
+}
+
+/// `--port-20` binds port L-1 for every active-mode transfer. Below 1024 that needs root (or
+/// CAP_NET_BIND_SERVICE), which `--run-as` gives up before the first client: refuse the
+/// combination at start rather than fail every active transfer later.
+fn check_port_20(config: &Config, local: &[SocketAddr]) -> Result<(), String> {
+    if !config.port_20 || config.run_as.is_none() {
+        return Ok(());
+    }
+    match local.iter().find(|a| a.port() <= 1024) {
+        Some(addr) => Err(format!(
+            "--port-20 on {addr} binds port {} for each active transfer, which needs root; --run-as drops it (use a port above 1025, or leave out --run-as)",
+            addr.port().saturating_sub(1)
+        )),
+        None => Ok(()),
     }
 }
 
 /// `--inetd`: one session on the connection passed as stdin. Nothing is printed to stdout,
 /// which is the connection; a start-up failure is logged and told to the client as 421.
-fn serve_inetd(config: Config) -> ExitCode {
+fn serve_inetd(mut config: Config) -> ExitCode {
     let stream = match activation::inetd_connection() {
         Ok(stream) => stream,
         Err(e) => return fail(&e.to_string()),
     };
-    let ctx = match check_root(&config.root)
-        .and_then(|()| ServerContext::new(config).map_err(|e| e.to_string()))
-    {
+    let ctx = match prepare_inetd(&mut config, &stream) {
+        Ok(xferlog) => ServerContext::with_xferlog(config, xferlog).map_err(|e| e.to_string()),
+        Err(message) => Err(message),
+    };
+    let ctx = match ctx {
         Ok(ctx) => Arc::new(ctx),
         Err(message) => {
             refuse(&stream);
@@ -111,6 +263,22 @@ fn serve_inetd(config: Config) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("session: {e}")),
     }
+}
+
+/// The start-up steps of inetd mode: checks, umask, the transfer log, then privileges.
+fn prepare_inetd(config: &mut Config, stream: &TcpStream) -> Result<Option<XferLog>, String> {
+    check_root(&config.root)?;
+    let local: Vec<SocketAddr> = stream.local_addr().into_iter().collect();
+    check_port_20(config, &local)?;
+    sys::set_umask(config.umask);
+    let xferlog = config
+        .xferlog
+        .as_deref()
+        .map(XferLog::open)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    drop_privileges(config)?;
+    Ok(xferlog)
 }
 
 fn refuse(mut stream: &TcpStream) {

@@ -78,6 +78,20 @@ pub struct Session {
     quit: bool,
     /// The client closed the control connection while a transfer ran.
     control_closed: bool,
+    login_deadline: Instant,
+    read_timeout: Duration,
+    /// Our entry in the server's registry (for shutdown).
+    registry_id: u64,
+    /// Shutdown closed the reading side of the control connection during a transfer: finish
+    /// the transfer without watching it.
+    control_shut: bool,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Before the control socket closes, so shutdown never acts on a reused descriptor.
+        self.ctx.unregister_session(self.registry_id);
+    }
 }
 
 impl Session {
@@ -85,7 +99,8 @@ impl Session {
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
         stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(ctx.config.idle_timeout))?;
+        let login_deadline = Instant::now() + ctx.config.login_timeout;
+        let registry_id = ctx.register_session(stream.as_raw_fd());
         Ok(Session {
             control: ControlReader::new(stream),
             ctx,
@@ -95,6 +110,10 @@ impl Session {
             pending: VecDeque::new(),
             quit: false,
             control_closed: false,
+            login_deadline,
+            read_timeout: Duration::ZERO,
+            registry_id,
+            control_shut: false,
         })
     }
 
@@ -121,8 +140,23 @@ impl Session {
         let banner = Reply::new(codes::READY, self.ctx.config.banner.as_bytes());
         self.send(&banner)?;
         while !self.quit {
+            if self.pending.is_empty() && !self.ctx.set_idle(self.registry_id) {
+                let _ = self.send(&shutting_down());
+                return Ok(());
+            }
+            if !self.set_read_deadline()? {
+                let _ = self.send(&Reply::new(
+                    codes::SERVICE_NOT_AVAILABLE,
+                    "Login timeout: closing control connection.",
+                ));
+                return Ok(());
+            }
             let line = match self.next_line() {
                 Ok(Some(line)) => line,
+                Ok(None) if self.ctx.is_shutting_down() => {
+                    let _ = self.send(&shutting_down());
+                    return Ok(());
+                }
                 Ok(None) => return Ok(()),
                 Err(e) if is_timeout(&e) => {
                     let _ = self.send(&Reply::new(
@@ -133,6 +167,7 @@ impl Session {
                 }
                 Err(e) => return Err(e),
             };
+            self.ctx.set_busy(self.registry_id);
             let reply = match line {
                 ControlLine::TooLong => Reply::new(codes::SYNTAX_ERROR, "Line too long."),
                 ControlLine::Line(line) if line.is_empty() => continue,
@@ -144,6 +179,33 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Before login the whole login must fit in the login timeout (so a slow client cannot hold
+    /// a connection by sending a NOOP now and then); after it, each read gets the idle timeout.
+    /// False when the login time is up.
+    fn set_read_deadline(&mut self) -> io::Result<bool> {
+        let timeout = if self.user().is_some() {
+            self.ctx.config.idle_timeout
+        } else {
+            let left = self
+                .login_deadline
+                .saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            left.min(self.ctx.config.idle_timeout)
+        };
+        if self.read_timeout != timeout {
+            self.control.get_ref().set_read_timeout(Some(timeout))?;
+            self.read_timeout = timeout;
+        }
+        Ok(true)
+    }
+
+    /// REIN: the client gets a new login timeout for its next login.
+    pub fn restart_login_clock(&mut self) {
+        self.login_deadline = Instant::now() + self.ctx.config.login_timeout;
     }
 
     fn next_line(&mut self) -> io::Result<Option<ControlLine>> {
@@ -224,6 +286,11 @@ impl Session {
         Ok(self.ctx.jail.resolve(&self.virtual_path(arg)?)?)
     }
 
+    /// Resolves a client path for an in-place write (see [`crate::jail::Jail::resolve_in_place`]).
+    pub fn resolve_in_place(&self, arg: &[u8]) -> Result<JailedPath, FtpError> {
+        Ok(self.ctx.jail.resolve_in_place(&self.virtual_path(arg)?)?)
+    }
+
     /// Resolves a client path to the entry itself (see [`crate::jail::Jail::resolve_entry`]).
     pub fn resolve_entry(&self, arg: &[u8]) -> Result<JailedPath, FtpError> {
         Ok(self.ctx.jail.resolve_entry(&self.virtual_path(arg)?)?)
@@ -271,7 +338,8 @@ impl Session {
         if self.take_buffered_commands(bytes_so_far) == Flow::Abort {
             return Flow::Abort;
         }
-        if sys::wait_readable(self.control.get_ref(), Duration::ZERO).unwrap_or(false)
+        if !self.control_shut
+            && sys::wait_readable(self.control.get_ref(), Duration::ZERO).unwrap_or(false)
             && !self.read_control_during_transfer()
         {
             return Flow::Abort;
@@ -285,6 +353,10 @@ impl Session {
     fn read_control_during_transfer(&mut self) -> bool {
         match self.control.fill() {
             Ok(true) => true,
+            Ok(false) if self.ctx.is_shutting_down() => {
+                self.control_shut = true;
+                true
+            }
             Ok(false) | Err(_) => {
                 self.quit = true;
                 self.control_closed = true;
@@ -317,6 +389,10 @@ impl Session {
         }
         flow
     }
+}
+
+fn shutting_down() -> Reply {
+    Reply::new(codes::SERVICE_NOT_AVAILABLE, "Server shutting down.")
 }
 
 fn is_timeout(e: &io::Error) -> bool {

@@ -123,6 +123,23 @@ pub fn sendfile(out: &impl AsRawFd, file: &impl AsRawFd, count: usize) -> io::Re
     }
 }
 
+/// Shuts down the reading side of a socket that another thread is blocked on: a blocked
+/// `accept` returns an error, a blocked `read` returns end of stream. Used to wake threads at
+/// shutdown; std offers `shutdown` only on `TcpStream`, not on a listener or a borrowed fd.
+pub fn shutdown_read(fd: RawFd) {
+    // SAFETY: shutdown(2) on a descriptor has no memory effects; callers guarantee (under the
+    // registry lock) that `fd` is still the socket they registered.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RD);
+    }
+}
+
+/// Sets the process umask (applies to uploads and MKD) and returns the old one.
+pub fn set_umask(mask: u32) -> u32 {
+    // SAFETY: umask(2) cannot fail and touches no memory.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
 fn fstat(fd: RawFd) -> io::Result<libc::stat> {
     let mut st = MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `st` is valid for writes of one `struct stat`; fstat only writes through it and

@@ -46,8 +46,9 @@ pub enum TransferError {
     Disk(io::Error),
     /// The client sent ABOR, or left, before the transfer ended (426; ABOR's 226 follows).
     Aborted,
-    /// The data connection could not be set up (425): the transfer never started.
-    Setup(crate::error::FtpError),
+    /// The server refused to go on (425 when the data connection could not be set up, 451
+    /// for a listing over its bound): the reply is the error's.
+    Failed(crate::error::FtpError),
 }
 
 /// A token bucket for `--max-rate`: on average at most `rate` bytes per second, in bursts of

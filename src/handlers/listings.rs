@@ -101,11 +101,18 @@ fn write_directory(
     out: &mut impl Write,
 ) -> Result<u64, TransferError> {
     let now = now();
+    let limit = s.ctx.config.max_list_entries;
     let mut count = 0u64;
-    for entry in fs::read_dir(dir.host()).map_err(TransferError::Disk)? {
+    for (seen, entry) in fs::read_dir(dir.host())
+        .map_err(TransferError::Disk)?
+        .enumerate()
+    {
         let Ok(entry) = entry else { continue };
-        if count.is_multiple_of(WATCH_EVERY as u64) && s.watch_control(count) == Flow::Abort {
+        if seen.is_multiple_of(WATCH_EVERY) && s.watch_control(count) == Flow::Abort {
             return Err(TransferError::Aborted);
+        }
+        if count >= limit {
+            return Err(TransferError::Failed(FtpError::ListingTooLong(limit)));
         }
         let Some(shown) = examine(s, dir, entry.file_name(), format, show_hidden) else {
             continue;

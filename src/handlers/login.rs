@@ -29,7 +29,7 @@ pub fn pass(s: &mut Session, password: &[u8]) -> FtpResult {
         }
         Login::None => return Err(FtpError::BadSequence("send USER first")),
     };
-    match auth::authenticate(&s.ctx.config, &name, password) {
+    match auth::authenticate(&s.ctx.config, &s.ctx.file_accounts(), &name, password) {
         Some(user) => {
             log::info!("login: {} user={}", s.peer, user.name);
             s.state.login = Login::LoggedIn(user);
@@ -67,5 +67,6 @@ pub fn rein(s: &mut Session) -> FtpResult {
         failed_logins,
         ..State::default()
     };
+    s.restart_login_clock();
     Ok(Reply::new(codes::READY, "Ready for a new user."))
 }

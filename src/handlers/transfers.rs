@@ -27,7 +27,7 @@ pub(super) fn over_data_connection(
 ) -> Result<u64, TransferError> {
     let setup = std::mem::take(&mut s.state.data);
     if matches!(setup, DataSetup::None) {
-        return Err(TransferError::Setup(FtpError::NoDataConnection));
+        return Err(TransferError::Failed(FtpError::NoDataConnection));
     }
     s.send(&preliminary).map_err(TransferError::Network)?;
     let timeout = s.ctx.config.data_timeout;
@@ -44,7 +44,7 @@ pub(super) fn over_data_connection(
         }
         DataSetup::None => Err(FtpError::NoDataConnection),
     }
-    .map_err(TransferError::Setup)?;
+    .map_err(TransferError::Failed)?;
     data_channel::prepare(&stream, timeout).map_err(TransferError::Network)?;
     copy(s, &mut stream)
 }
@@ -72,7 +72,7 @@ fn finish(
     outcome: Result<u64, TransferError>,
     done: Reply,
 ) -> FtpResult {
-    let started_moving = !matches!(outcome, Err(TransferError::Setup(_)));
+    let started_moving = !matches!(outcome, Err(TransferError::Failed(_)));
     let moved = match &outcome {
         Ok(bytes) => *bytes,
         Err(_) => progress.0.get(),
@@ -142,7 +142,7 @@ fn outcome_reply(
 ) -> (u64, FtpResult) {
     match outcome {
         Ok(bytes) => (bytes, Ok(done)),
-        Err(TransferError::Setup(e)) => (0, Err(e)),
+        Err(TransferError::Failed(e)) => (0, Err(e)),
         Err(TransferError::Aborted) => (
             0,
             Ok(Reply::new(codes::TRANSFER_ABORTED, "Transfer aborted.")),
@@ -239,7 +239,7 @@ pub fn stor(s: &mut Session, arg: &[u8]) -> FtpResult {
         return Err(FtpError::Io(io::ErrorKind::IsADirectory.into()));
     }
     if offset > 0 {
-        return stor_resume(s, path, offset);
+        return stor_resume(s, s.resolve_in_place(arg)?, offset);
     }
     let kind = s.state.transfer_type;
     let mut upload = AtomicUpload::create(&path)?;
@@ -297,7 +297,7 @@ fn stor_resume(s: &mut Session, path: JailedPath, offset: u64) -> FtpResult {
 /// APPE: append in place (creating the file if needed).
 pub fn appe(s: &mut Session, arg: &[u8]) -> FtpResult {
     s.state.restart_offset = 0;
-    let path = s.resolve_entry(arg)?;
+    let path = s.resolve_in_place(arg)?;
     let mut file = transfer::open_in_place(&path, true)?;
     if !file.metadata()?.is_file() {
         return Err(FtpError::NotAPlainFile);

@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use crate::support::client::read_all;
-use crate::support::process::{listening_addr, Running, BIN, EXIT_LIMIT};
+use crate::support::process::{listening_addr, Binary, Running, BIN, EXIT_LIMIT};
 use crate::support::{Client, TempDir};
 
 /// A connected pair: the client's end, and the server's end as inetd would pass it.
@@ -324,4 +324,85 @@ fn bad_passive_settings_are_usage_errors() {
             "{flag} {value:?}: {err}"
         );
     }
+}
+
+#[test]
+fn pidfile_is_removed_on_a_clean_exit() {
+    let dir = TempDir::new("pid3");
+    let pidfile = dir.path().join("tinyftpd.pid");
+    let served = dir.path().join("srv");
+    std::fs::create_dir(&served).unwrap();
+    let mut server = Binary::start(&[
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+        served.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        format!("{}\n", server.pid())
+    );
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait_exit(EXIT_LIMIT), Some(0));
+    assert!(!pidfile.exists(), "pid file left behind after SIGTERM");
+}
+
+#[test]
+fn inetd_mode_with_chroot_and_run_as_logs_outside_the_jail() {
+    if !tinyftpd::privileges::is_root() {
+        eprintln!("SKIPPED: inetd_mode_with_chroot_and_run_as_logs_outside_the_jail needs root");
+        return;
+    }
+    let dir = TempDir::new("inetd-chroot");
+    dir.write("srv/hello.txt", b"hello from inetd\n");
+    let served = dir.path().join("srv");
+    let xferlog = dir.path().join("xferlog");
+    let (client, server_side) = accepted_pair();
+    let child = Running(Some(
+        Command::new(BIN)
+            .args(["--inetd", "--chroot", "--run-as", "nobody", "--xferlog"])
+            .arg(&xferlog)
+            .arg(&served)
+            .stdin(Stdio::from(server_side.try_clone().unwrap()))
+            .stdout(Stdio::from(server_side))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    drive_session(client);
+    assert!(child.wait_exit(EXIT_LIMIT).success());
+    let lines = std::fs::read_to_string(&xferlog).unwrap();
+    assert!(
+        lines.ends_with(" /hello.txt b _ o a anonymous ftp 0 * c\n"),
+        "{lines}"
+    );
+}
+
+#[test]
+fn port_20_below_1024_with_run_as_is_refused_at_start() {
+    if !tinyftpd::privileges::is_root() {
+        eprintln!("SKIPPED: port_20_below_1024_with_run_as_is_refused_at_start needs root");
+        return;
+    }
+    let dir = TempDir::new("port20");
+    // A free privileged port (found by binding; released just before the binary binds it).
+    let Some(port) = (600..1024u16)
+        .rev()
+        .find(|&p| TcpListener::bind(("127.0.0.1", p)).is_ok())
+    else {
+        eprintln!("SKIPPED: no free port below 1024");
+        return;
+    };
+    let out = Command::new(BIN)
+        .args(["-p", &port.to_string(), "-b", "127.0.0.1", "--port-20"])
+        .args(["--run-as", "nobody"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--port-20") && err.contains("--run-as"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
 }

@@ -4,7 +4,14 @@
 mod support;
 
 mod binary;
+mod clients_busybox;
+mod clients_curl;
+mod clients_lftp;
+mod clients_python;
 mod commands;
 mod deployment;
+mod integrity;
+mod lifecycle;
 mod operations;
 mod protocol;
+mod security;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tinyftpd::config::{Account, Config};
+use tinyftpd::config::{Account, Config, Credential};
 
 use crate::support::client::{accept, read_all, TIMEOUT};
 use crate::support::{random_bytes, Client, TempDir, TestServer};
@@ -15,7 +15,7 @@ use crate::support::{random_bytes, Client, TempDir, TestServer};
 fn alice(writable: bool) -> Account {
     Account {
         name: "alice".into(),
-        password: "secret".into(),
+        credential: Credential::Plain("secret".into()),
         writable,
     }
 }
