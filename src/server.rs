@@ -324,7 +324,16 @@ impl Server {
 
 fn accept_loop(listener: TcpListener, ctx: Arc<ServerContext>) {
     let fd = listener.as_raw_fd();
-    ctx.counts().listeners.push(fd);
+    {
+        // Checked under the lock that begin_shutdown holds while it sets the flag: either the
+        // listener is registered in time to be woken, or shutdown has begun and it never
+        // blocks in accept (a SIGTERM right after start-up used to hang here).
+        let mut counts = ctx.counts();
+        if ctx.is_shutting_down() {
+            return;
+        }
+        counts.listeners.push(fd);
+    }
     loop {
         match listener.accept() {
             Ok((stream, _)) if ctx.is_shutting_down() => {
