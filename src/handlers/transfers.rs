@@ -106,7 +106,9 @@ fn finish(
             } else {
                 Direction::Incoming
             },
-            anonymous: s.user().is_some_and(|u| u.name == "anonymous"),
+            anonymous: s
+                .user()
+                .is_some_and(|u| crate::auth::is_anonymous_name(u.name.as_bytes())),
             user: s.user_name(),
             complete,
         });
