@@ -215,17 +215,17 @@ fn tnftp_account_and_read_only_refusals() {
     assert!(!s.root.path().join("g").exists() && !s.root.path().join("d").exists());
 }
 
-/// `mget` and `mput` with a wildcard: tnftp expands `mput *.bin` itself, but `mget *.txt` is
-/// sent as `NLST *.txt` for the server to expand. tinyftpd does not glob (see the protocol notes:
-/// patterns are a denial-of-service vector), so that NLST is a 550 and nothing is fetched; the
-/// session goes on. Listing names explicitly works (see the scenario).
+/// `mget *.txt` sends `NLST *.txt` for the server to expand: tinyftpd matches the pattern in
+/// the last path component.
 #[test]
-fn tnftp_mget_wildcard_relies_on_server_globbing() {
+fn tnftp_mget_and_mput_with_wildcards() {
     if !have_tnftp() {
         return;
     }
     let s = TestServer::writable();
     s.root.write("one.txt", b"1");
+    s.root.write("two.txt", b"2");
+    s.root.write("other.dat", b"x");
     let work = TempDir::new("tnftp");
     work.write("a.bin", b"a");
     work.write("b.bin", b"b");
@@ -237,7 +237,9 @@ fn tnftp_mget_wildcard_relies_on_server_globbing() {
         work.path(),
     );
     assert!(sent(&out, "NLST *.txt"), "{}", text(&out));
-    assert!(!work.path().join("one.txt").exists());
+    assert_eq!(work.read("one.txt"), b"1");
+    assert_eq!(work.read("two.txt"), b"2");
+    assert!(!work.path().join("other.dat").exists());
     assert_eq!(s.root.read("a.bin"), b"a");
     assert_eq!(s.root.read("b.bin"), b"b");
 }
