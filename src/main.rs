@@ -121,6 +121,10 @@ fn serve(mut config: Config, verbosity: Verbosity) -> ExitCode {
     if let Err(e) = drop_privileges(&mut config) {
         return fail(&e);
     }
+    // Again as the user we now are: root could read DIR, --run-as USER may not.
+    if let Err(message) = check_root(&config.root) {
+        return fail(&format!("after dropping privileges: {message}"));
+    }
     let grace = config.shutdown_grace;
     let server = match ServerContext::with_xferlog(config, xferlog) {
         Ok(ctx) => Server::with_context(listeners, ctx),
@@ -278,6 +282,7 @@ fn prepare_inetd(config: &mut Config, stream: &TcpStream) -> Result<Option<XferL
         .transpose()
         .map_err(|e| e.to_string())?;
     drop_privileges(config)?;
+    check_root(&config.root).map_err(|e| format!("after dropping privileges: {e}"))?;
     Ok(xferlog)
 }
 

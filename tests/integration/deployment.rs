@@ -406,3 +406,30 @@ fn port_20_below_1024_with_run_as_is_refused_at_start() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn dir_unreadable_for_the_run_as_user_is_a_start_up_error() {
+    use std::os::unix::fs::PermissionsExt;
+    if !tinyftpd::privileges::is_root() {
+        eprintln!("SKIPPED: dir_unreadable_for_the_run_as_user_is_a_start_up_error needs root");
+        return;
+    }
+    let dir = TempDir::new("runas-locked");
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (code, err) = exit_code_and_stderr(&[
+        "-p",
+        "0",
+        "-b",
+        "127.0.0.1",
+        "--run-as",
+        "nobody",
+        locked.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("after dropping privileges") && err.contains("Permission denied"),
+        "{err}"
+    );
+}
