@@ -794,14 +794,23 @@ mod tests {
     fn opts_and_site_need_a_name() {
         // Found by fuzz/command_parser: `OPTS  x` gave Opts(Unknown("")), printed as "OPTS ",
         // which is a missing argument. The same held for SITE.
-        for line in ["OPTS  x", "OPTS  ", "SITE  x", "SITE  CHMOD 644 f", "SITE  "] {
+        for line in [
+            "OPTS  x",
+            "OPTS  ",
+            "SITE  x",
+            "SITE  CHMOD 644 f",
+            "SITE  ",
+        ] {
             assert!(
                 matches!(parse(line.as_bytes()), Err(ParseError::BadArgument(_))),
                 "{line}"
             );
         }
         assert_eq!(ok("OPTS x"), Command::Opts(OptsArg::Unknown(b"X".to_vec())));
-        assert_eq!(ok("SITE x y"), Command::Site(SiteArg::Unknown(b"X".to_vec())));
+        assert_eq!(
+            ok("SITE x y"),
+            Command::Site(SiteArg::Unknown(b"X".to_vec()))
+        );
     }
 
     #[test]
