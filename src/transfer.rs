@@ -214,19 +214,25 @@ fn crlf_to_lf(input: &[u8], pending_cr: bool, out: &mut Vec<u8>) -> bool {
 }
 
 /// Opens a file for download: must be a regular file. Opened non-blocking so that a FIFO cannot
-/// hang the session thread before we see what it is.
+/// hang the session thread before we see what it is. A Unix socket cannot be opened at all
+/// (ENXIO): that too is "not a regular file", not a local error.
 pub fn open_for_download(path: &JailedPath) -> io::Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
-        .open(path.host())?;
+        .open(path.host())
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => not_a_regular_file(),
+            _ => e,
+        })?;
     if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
+        return Err(not_a_regular_file());
     }
     Ok(file)
+}
+
+fn not_a_regular_file() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
 }
 
 /// Mode for new files: no execute bits for uploads, ever; the process umask applies on top.
