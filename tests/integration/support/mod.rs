@@ -7,6 +7,7 @@
 pub mod client;
 pub mod external;
 pub mod sockets;
+pub mod sys;
 pub mod tree;
 
 use std::fs;
