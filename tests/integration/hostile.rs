@@ -510,3 +510,64 @@ fn three_hundred_concurrent_sessions_each_transfer() {
     wait_until("all sessions to end", || s.ctx.session_count() == 0);
     fresh_session_works(s.addr);
 }
+
+#[test]
+fn command_flood_during_a_transfer_is_answered_in_order_after_it() {
+    let s = TestServer::start();
+    with_hello(&s);
+    let body = random_bytes(8 << 20, 4);
+    s.root.write("big", &body);
+    let stream = TcpStream::connect(s.addr).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    assert!(raw_line(&mut reader).starts_with("220 "));
+    writer
+        .write_all(b"USER anonymous\r\nPASS x\r\nTYPE I\r\nEPSV\r\n")
+        .unwrap();
+    for code in ["331", "230", "200"] {
+        assert!(raw_line(&mut reader).starts_with(code));
+    }
+    let epsv = raw_line(&mut reader);
+    let port: u16 = epsv
+        .split("(|||")
+        .nth(1)
+        .and_then(|r| r.split('|').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("EPSV reply {epsv:?}"));
+    let mut data = TcpStream::connect((s.addr.ip(), port)).expect("connect data");
+    data.set_read_timeout(Some(TIMEOUT)).unwrap();
+    writer.write_all(b"RETR big\r\n").unwrap();
+    assert!(raw_line(&mut reader).starts_with("150 "));
+    // While the file flows: 5,000 commands in one write, then QUIT.
+    let mut flood = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..5000 {
+        if i % 2 == 0 {
+            flood.extend_from_slice(b"NOOP\r\n");
+            expected.push(200);
+        } else {
+            flood.extend_from_slice(b"PWD\r\n");
+            expected.push(257);
+        }
+    }
+    flood.extend_from_slice(b"QUIT\r\n");
+    expected.push(221);
+    // Before any data is read: the server cannot have sent 8 MiB into the socket buffers yet,
+    // so the flood arrives during the transfer. 30 KB fit in the kernel's buffers.
+    writer.write_all(&flood).expect("send flood");
+    let mut got = Vec::with_capacity(body.len());
+    data.read_to_end(&mut got).expect("read data");
+    assert!(got == body, "download corrupted ({} bytes)", got.len());
+    let done = raw_line(&mut reader);
+    assert!(done.starts_with("226 "), "{done:?}");
+    for (i, code) in expected.iter().enumerate() {
+        let line = raw_line(&mut reader);
+        assert!(
+            line.starts_with(&format!("{code} ")),
+            "reply {i}: expected {code}, got {line:?}"
+        );
+    }
+    fresh_session_works(s.addr);
+}
