@@ -9,15 +9,26 @@
 //! served directory works like its target; a link that leads outside is refused as if it did not
 //! exist, and listings leave it out. The host path never appears in a reply.
 //!
-//! What remains: the check (canonicalize) and the use (open) are two system calls, so a local user
-//! who can swap a directory for a symlink between them could win a race. Clients cannot create
-//! symlinks over FTP, so this needs a local account on the box.
+//! Check, then use, without a window: the check canonicalizes the path and compares it with the
+//! root; every operation that opens or changes something (open for RETR/STOR/APPE, the upload
+//! temporary and its rename, MKD, RMD, DELE, RNFR/RNTO, MFMT, SITE CHMOD) then goes through
+//! openat2(2) below a descriptor of the root with RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS, on
+//! the path the check found (which has no symlinks left). A symlink swapped in after the check
+//! makes the operation fail instead of escaping. What remains: on kernels without openat2
+//! (before Linux 5.6, or where seccomp refuses it) those are ordinary path operations, and
+//! read-only metadata (SIZE, MDTM, LIST entries) is read by path; either needs a local user who
+//! can write inside the served directory (clients cannot create symlinks over FTP) to race.
 
 use std::ffi::{OsStr, OsString};
-use std::fs;
+use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::sys;
 
 /// Files whose name starts with this are upload temporaries: hidden from listings, and a client
 /// can neither name nor create them.
@@ -108,8 +119,41 @@ impl VirtualPath {
 #[derive(Debug, Clone)]
 pub struct JailedPath {
     host: PathBuf,
+    /// `host` relative to the root, for openat2 below the root's descriptor.
+    rel: PathBuf,
+    root_fd: Arc<OwnedFd>,
     virtual_path: VirtualPath,
 }
+
+/// How [`JailedPath::open`] opens a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read-only and non-blocking, so that a FIFO cannot hang the session before we see what
+    /// it is.
+    Read,
+    /// Write in place without truncating, creating the file if needed (REST+STOR).
+    WriteInPlace,
+    /// Append, creating the file if needed (APPE).
+    Append,
+    /// A new file; fails if the name exists (upload temporaries, STOU).
+    CreateNew,
+}
+
+impl Access {
+    fn flags(self) -> i32 {
+        match self {
+            Access::Read => libc::O_RDONLY | libc::O_NONBLOCK,
+            Access::WriteInPlace => libc::O_WRONLY | libc::O_CREAT,
+            Access::Append => libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
+            Access::CreateNew => libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+        }
+    }
+}
+
+/// New files: no execute bits, ever; the umask applies on top.
+const FILE_MODE: u32 = 0o666;
+/// New directories; the umask applies on top.
+const DIR_MODE: u32 = 0o777;
 
 impl JailedPath {
     /// The path to hand to the file system. Never put it in a reply.
@@ -127,7 +171,89 @@ impl JailedPath {
         virtual_path.components.push(name.as_bytes().to_vec());
         JailedPath {
             host: self.host.join(name),
+            rel: self.rel.join(name),
+            root_fd: Arc::clone(&self.root_fd),
             virtual_path,
+        }
+    }
+
+    /// Another entry in the same directory (upload temporaries live next to their target).
+    pub fn sibling(&self, name: &OsStr) -> JailedPath {
+        let mut virtual_path = self.virtual_path.parent();
+        virtual_path.components.push(name.as_bytes().to_vec());
+        JailedPath {
+            host: self.host.with_file_name(name),
+            rel: self.rel.with_file_name(name),
+            root_fd: Arc::clone(&self.root_fd),
+            virtual_path,
+        }
+    }
+
+    /// Opens the file. With openat2 (Linux 5.6+), the open happens below the root's descriptor
+    /// and refuses any symlink on the way, so nothing swapped in after the jail's check can
+    /// lead it out; elsewhere it is an ordinary open of the checked path.
+    pub fn open(&self, access: Access) -> io::Result<File> {
+        if let Some(fd) =
+            sys::open_beneath(self.root_fd.as_fd(), &self.rel, access.flags(), FILE_MODE)?
+        {
+            return Ok(File::from(fd));
+        }
+        let mut options = OpenOptions::new();
+        match access {
+            Access::Read => options.read(true).custom_flags(libc::O_NONBLOCK),
+            Access::WriteInPlace => options.write(true).create(true),
+            Access::Append => options.append(true).create(true),
+            Access::CreateNew => options.write(true).create_new(true),
+        };
+        options.mode(FILE_MODE).open(&self.host)
+    }
+
+    /// The parent directory, opened through the jail like [`JailedPath::open`] (`None` without
+    /// openat2), and this entry's name in it.
+    fn parent_dir(&self) -> io::Result<(Option<OwnedFd>, &OsStr)> {
+        let name = self
+            .rel
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::PermissionDenied, "the root itself"))?;
+        let parent = self.rel.parent().unwrap_or(Path::new(""));
+        let fd = sys::open_beneath(
+            self.root_fd.as_fd(),
+            parent,
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+        )?;
+        Ok((fd, name))
+    }
+
+    pub fn create_dir(&self) -> io::Result<()> {
+        match self.parent_dir()? {
+            (Some(dir), name) => sys::mkdir_at(dir.as_fd(), name, DIR_MODE),
+            (None, _) => fs::create_dir(&self.host),
+        }
+    }
+
+    pub fn remove_dir(&self) -> io::Result<()> {
+        match self.parent_dir()? {
+            (Some(dir), name) => sys::unlink_at(dir.as_fd(), name, true),
+            (None, _) => fs::remove_dir(&self.host),
+        }
+    }
+
+    /// Removes the entry itself (a symlink, not its target).
+    pub fn remove_file(&self) -> io::Result<()> {
+        match self.parent_dir()? {
+            (Some(dir), name) => sys::unlink_at(dir.as_fd(), name, false),
+            (None, _) => fs::remove_file(&self.host),
+        }
+    }
+
+    /// Renames this entry to `to` (replacing a file there, as rename(2) does).
+    pub fn rename_to(&self, to: &JailedPath) -> io::Result<()> {
+        match (self.parent_dir()?, to.parent_dir()?) {
+            ((Some(from_dir), from), (Some(to_dir), to_name)) => {
+                sys::rename_at(from_dir.as_fd(), from, to_dir.as_fd(), to_name)
+            }
+            _ => fs::rename(&self.host, &to.host),
         }
     }
 }
@@ -136,13 +262,21 @@ impl JailedPath {
 #[derive(Debug, Clone)]
 pub struct Jail {
     root: PathBuf,
+    /// The root, held open: openat2 resolves below it.
+    root_fd: Arc<OwnedFd>,
 }
 
 impl Jail {
     /// `root` must exist; it is canonicalized once so that later checks compare real paths.
     pub fn new(root: &Path) -> io::Result<Jail> {
+        let root = fs::canonicalize(root)?;
+        let dir = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&root)?;
         Ok(Jail {
-            root: fs::canonicalize(root)?,
+            root,
+            root_fd: Arc::new(OwnedFd::from(dir)),
         })
     }
 
@@ -171,6 +305,8 @@ impl Jail {
         let name = OsStr::from_bytes(path.file_name());
         Ok(JailedPath {
             host: parent.host.join(name),
+            rel: parent.rel.join(name),
+            root_fd: parent.root_fd,
             virtual_path: path.clone(),
         })
     }
@@ -207,9 +343,11 @@ impl Jail {
     }
 
     fn inside(&self, real: PathBuf, path: &VirtualPath) -> io::Result<JailedPath> {
-        if real.starts_with(&self.root) {
+        if let Ok(rel) = real.strip_prefix(&self.root) {
             Ok(JailedPath {
+                rel: rel.to_path_buf(),
                 host: real,
+                root_fd: Arc::clone(&self.root_fd),
                 virtual_path: path.clone(),
             })
         } else {
@@ -273,6 +411,48 @@ mod tests {
             VirtualPath::root().join(b".tinyftpd-upload.x"),
             Err(PathError::Reserved)
         );
+    }
+
+    /// A directory swapped for a symlink to outside between the check and the use: the use
+    /// fails instead of following it (where the kernel has openat2).
+    #[test]
+    fn swap_after_check_does_not_escape() {
+        let base = std::env::temp_dir().join(format!("tinyftpd-jail-race-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        fs::create_dir_all(root.join("a")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(root.join("a/f"), b"inside").unwrap();
+        fs::write(outside.join("f"), b"secret").unwrap();
+        let jail = Jail::new(&root).unwrap();
+        let file = jail.resolve(&vp("/a/f")).unwrap();
+        let new = jail.resolve_entry(&vp("/a/new")).unwrap();
+        let doomed = jail.resolve_entry(&vp("/a/f")).unwrap();
+        let mut first = String::new();
+        std::io::Read::read_to_string(&mut file.open(Access::Read).unwrap(), &mut first).unwrap();
+        assert_eq!(first, "inside");
+        if !sys::openat2_works() {
+            eprintln!("SKIPPED: openat2 is not available on this kernel");
+            let _ = fs::remove_dir_all(&base);
+            return;
+        }
+        fs::rename(root.join("a"), base.join("a-moved")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("a")).unwrap();
+        assert!(
+            file.open(Access::Read).is_err(),
+            "read through the swapped link"
+        );
+        assert!(
+            new.open(Access::CreateNew).is_err(),
+            "create through the swapped link"
+        );
+        assert!(new.create_dir().is_err(), "mkdir through the swapped link");
+        assert!(
+            doomed.remove_file().is_err(),
+            "unlink through the swapped link"
+        );
+        assert!(outside.join("f").exists() && !outside.join("new").exists());
+        let _ = fs::remove_dir_all(&base);
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The few system calls std does not offer, each wrapped safely. All `unsafe` and `libc` use in
 //! the crate lives here.
 
+use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::time::Duration;
 
 /// Waits until `fd` is readable (or has an error or hang-up pending), for at most `timeout`.
@@ -131,4 +134,136 @@ pub fn shutdown_read(fd: RawFd) {
 pub fn set_umask(mask: u32) -> u32 {
     // SAFETY: umask(2) cannot fail and touches no memory.
     unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+/// `struct open_how` of openat2(2) (libc's is non-exhaustive, so it cannot be built here).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// Whether the kernel offers openat2(2): 0 not yet known, 1 yes, 2 no (older than Linux 5.6,
+/// or refused by a seccomp filter as some container runtimes do).
+static OPENAT2: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Opens `rel` below the directory `dir` with openat2(2), refusing any symlink, magic link or
+/// `..` on the way (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS). The jail
+/// hands in a path it has already resolved to its real location, so any symlink met here was
+/// put there after the check: the open fails instead of following it. `Ok(None)` when openat2
+/// is not available, so the caller falls back to an ordinary open.
+pub fn open_beneath(
+    dir: BorrowedFd<'_>,
+    rel: &Path,
+    flags: i32,
+    mode: u32,
+) -> io::Result<Option<OwnedFd>> {
+    use std::sync::atomic::Ordering;
+    if OPENAT2.load(Ordering::Relaxed) == 2 {
+        return Ok(None);
+    }
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let c_path = CString::new(rel.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: if flags & libc::O_CREAT != 0 {
+            u64::from(mode)
+        } else {
+            0
+        },
+        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    };
+    loop {
+        // SAFETY: `c_path` is a valid C string and `how` a valid open_how of the size passed;
+        // the returned descriptor, if any, is owned by the OwnedFd below.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                c_path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if rc >= 0 {
+            OPENAT2.store(1, Ordering::Relaxed);
+            // SAFETY: a non-negative return of openat2 is a new descriptor that we now own.
+            return Ok(Some(unsafe { OwnedFd::from_raw_fd(rc as RawFd) }));
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) | Some(libc::EAGAIN) => continue,
+            Some(libc::ENOSYS) | Some(libc::EPERM) if OPENAT2.load(Ordering::Relaxed) == 0 => {
+                OPENAT2.store(2, Ordering::Relaxed);
+                return Ok(None);
+            }
+            // A symlink or `..` met on the way: the tree changed after the jail's check.
+            Some(libc::ELOOP) | Some(libc::EXDEV) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "path changed while resolving",
+                ))
+            }
+            _ => return Err(err),
+        }
+    }
+}
+
+/// True once an openat2 call has succeeded here; false when it is known to be missing.
+pub fn openat2_works() -> bool {
+    OPENAT2.load(std::sync::atomic::Ordering::Relaxed) == 1
+}
+
+fn c_name(name: &OsStr) -> io::Result<CString> {
+    CString::new(name.as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "name contains NUL"))
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// mkdirat(2): a new directory `name` inside the open directory `dir`.
+pub fn mkdir_at(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<()> {
+    let name = c_name(name)?;
+    // SAFETY: `name` is a valid C string; `dir` is an open descriptor for the call.
+    check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t) })
+}
+
+/// unlinkat(2): removes the entry `name` (a directory when `directory`) inside `dir`. The entry
+/// itself is removed, never what a symlink points at.
+pub fn unlink_at(dir: BorrowedFd<'_>, name: &OsStr, directory: bool) -> io::Result<()> {
+    let name = c_name(name)?;
+    let flags = if directory { libc::AT_REMOVEDIR } else { 0 };
+    // SAFETY: as for mkdir_at.
+    check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) })
+}
+
+/// renameat(2) between two open directories.
+pub fn rename_at(
+    from_dir: BorrowedFd<'_>,
+    from: &OsStr,
+    to_dir: BorrowedFd<'_>,
+    to: &OsStr,
+) -> io::Result<()> {
+    let (from, to) = (c_name(from)?, c_name(to)?);
+    // SAFETY: both names are valid C strings; both descriptors are open for the call.
+    check(unsafe {
+        libc::renameat(
+            from_dir.as_raw_fd(),
+            from.as_ptr(),
+            to_dir.as_raw_fd(),
+            to.as_ptr(),
+        )
+    })
 }

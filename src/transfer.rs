@@ -1,16 +1,14 @@
 //! The only code that moves file bytes: downloads, uploads, ASCII conversion and the atomic
 //! upload (a hidden temporary file renamed over the target only when the upload completed).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::command::TransferType;
-use crate::jail::{JailedPath, RESERVED_PREFIX};
+use crate::jail::{Access, JailedPath, RESERVED_PREFIX};
 use crate::sys;
 
 /// Bytes per read/write: large enough that syscall overhead is small next to the copy.
@@ -213,14 +211,12 @@ fn crlf_to_lf(input: &[u8], pending_cr: bool, out: &mut Vec<u8>) -> bool {
     cr
 }
 
-/// Opens a file for download: must be a regular file. Opened non-blocking so that a FIFO cannot
-/// hang the session thread before we see what it is. A Unix socket cannot be opened at all
-/// (ENXIO): that too is "not a regular file", not a local error.
+/// Opens a file for download: must be a regular file (a FIFO or device is refused; the open
+/// is non-blocking, so a FIFO cannot hang the session first). A Unix socket cannot be opened at
+/// all (ENXIO): that too is "not a regular file", not a local error.
 pub fn open_for_download(path: &JailedPath) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path.host())
+    let file = path
+        .open(Access::Read)
         .map_err(|e| match e.raw_os_error() {
             Some(libc::ENXIO) => not_a_regular_file(),
             _ => e,
@@ -235,42 +231,35 @@ fn not_a_regular_file() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
 }
 
-/// Mode for new files: no execute bits for uploads, ever; the process umask applies on top.
-const UPLOAD_MODE: u32 = 0o666;
-
 /// Opens a file to write in place: REST+STOR (resume at `offset`) and APPE. Resuming means
 /// writing into the existing file, so these are not atomic; that is what resume is for.
 pub fn open_in_place(path: &JailedPath, append: bool) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.create(true).mode(UPLOAD_MODE);
-    if append {
-        options.append(true);
+    path.open(if append {
+        Access::Append
     } else {
-        options.write(true);
-    }
-    options.open(path.host())
+        Access::WriteInPlace
+    })
 }
 
-/// STOU: creates a new file in `dir` under a name no existing file has (`create_new` makes
-/// the check and the creation one step).
-pub fn create_unique(dir: &JailedPath) -> io::Result<(File, JailedPath)> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+/// Creates the new file `path_for(n)` for the first `n` whose name is free (`O_EXCL` makes the
+/// check and the creation one step).
+fn create_new_named(path_for: impl Fn(u64) -> JailedPath) -> io::Result<(File, JailedPath)> {
     loop {
-        let n = UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.child(std::ffi::OsStr::new(&format!("stou.{stamp}.{n}")));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(UPLOAD_MODE)
-            .open(path.host())
-        {
+        let path = path_for(UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed));
+        match path.open(Access::CreateNew) {
             Ok(file) => return Ok((file, path)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
     }
+}
+
+/// STOU: creates a new file in `dir` under a name no existing file has.
+pub fn create_unique(dir: &JailedPath) -> io::Result<(File, JailedPath)> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    create_new_named(|n| dir.child(std::ffi::OsStr::new(&format!("stou.{stamp}.{n}"))))
 }
 
 static UPLOAD_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -280,8 +269,8 @@ static UPLOAD_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// and leaves the old target untouched.
 pub struct AtomicUpload {
     file: File,
-    temp: PathBuf,
-    target: PathBuf,
+    temp: JailedPath,
+    target: JailedPath,
     committed: bool,
 }
 
@@ -289,30 +278,18 @@ impl AtomicUpload {
     /// Creates the hidden temporary file next to `target` (same directory, so the final rename
     /// is atomic and never crosses file systems).
     pub fn create(target: &JailedPath) -> io::Result<AtomicUpload> {
-        let dir = target.host().parent().unwrap_or(Path::new("/"));
-        loop {
-            let n = UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        let (file, temp) = create_new_named(|n| {
             let mut name = RESERVED_PREFIX.to_vec();
-            name.extend_from_slice(format!("{}.{}", std::process::id(), n).as_bytes());
-            let temp = dir.join(std::ffi::OsStr::from_bytes(&name));
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(UPLOAD_MODE)
-                .open(&temp)
-            {
-                Ok(file) => {
-                    return Ok(AtomicUpload {
-                        file,
-                        temp,
-                        target: target.host().to_path_buf(),
-                        committed: false,
-                    })
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
+            name.extend_from_slice(format!("{pid}.{n}").as_bytes());
+            target.sibling(std::ffi::OsStr::from_bytes(&name))
+        })?;
+        Ok(AtomicUpload {
+            file,
+            temp,
+            target: target.clone(),
+            committed: false,
+        })
     }
 
     pub fn file(&mut self) -> &mut File {
@@ -322,13 +299,13 @@ impl AtomicUpload {
     /// Makes the upload visible under its name. Refuses to replace a directory.
     pub fn commit(mut self) -> io::Result<()> {
         self.file.flush()?;
-        if fs::symlink_metadata(&self.target).is_ok_and(|m| m.is_dir()) {
+        if fs::symlink_metadata(self.target.host()).is_ok_and(|m| m.is_dir()) {
             return Err(io::Error::new(
                 io::ErrorKind::IsADirectory,
                 "target is a directory",
             ));
         }
-        fs::rename(&self.temp, &self.target)?;
+        self.temp.rename_to(&self.target)?;
         self.committed = true;
         Ok(())
     }
@@ -337,7 +314,7 @@ impl AtomicUpload {
 impl Drop for AtomicUpload {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = fs::remove_file(&self.temp);
+            let _ = self.temp.remove_file();
         }
     }
 }

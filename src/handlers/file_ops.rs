@@ -1,20 +1,20 @@
 //! Commands on files and directories that need no data connection: MKD, RMD, DELE, RNFR/RNTO,
 //! SIZE, MDTM, MFMT, SITE.
 
-use std::fs::{self, File};
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::command::SiteArg;
 use crate::error::{FtpError, FtpResult};
-use crate::jail::JailedPath;
+use crate::jail::{Access, JailedPath};
 use crate::listing;
 use crate::reply::{codes, quote_path, Reply};
 use crate::session::Session;
 
 pub fn mkd(s: &mut Session, arg: &[u8]) -> FtpResult {
     let path = s.resolve_entry(arg)?;
-    fs::create_dir(path.host())?;
+    path.create_dir()?;
     let mut text = quote_path(&path.virtual_path().to_bytes());
     text.extend_from_slice(b" created.");
     Ok(Reply::new(codes::PATH_CREATED, text))
@@ -22,7 +22,7 @@ pub fn mkd(s: &mut Session, arg: &[u8]) -> FtpResult {
 
 pub fn rmd(s: &mut Session, arg: &[u8]) -> FtpResult {
     let path = s.resolve_entry(arg)?;
-    fs::remove_dir(path.host())?;
+    path.remove_dir()?;
     Ok(Reply::new(
         codes::FILE_ACTION_OK,
         "Remove directory operation successful.",
@@ -34,7 +34,7 @@ pub fn dele(s: &mut Session, arg: &[u8]) -> FtpResult {
     if fs::symlink_metadata(path.host())?.is_dir() {
         return Err(FtpError::Io(std::io::ErrorKind::IsADirectory.into()));
     }
-    fs::remove_file(path.host())?;
+    path.remove_file()?;
     Ok(Reply::new(
         codes::FILE_ACTION_OK,
         "Delete operation successful.",
@@ -51,7 +51,7 @@ pub fn rnfr(s: &mut Session, arg: &[u8]) -> FtpResult {
 pub fn rnto(s: &mut Session, from: Option<JailedPath>, arg: &[u8]) -> FtpResult {
     let from = from.ok_or(FtpError::BadSequence("RNFR first"))?;
     let to = s.resolve_entry(arg)?;
-    fs::rename(from.host(), to.host())?;
+    from.rename_to(&to)?;
     Ok(Reply::new(codes::FILE_ACTION_OK, "Rename successful."))
 }
 
@@ -79,7 +79,7 @@ pub fn mfmt(s: &mut Session, unix_secs: i64, arg: &[u8]) -> FtpResult {
     } else {
         UNIX_EPOCH - Duration::from_secs(unix_secs.unsigned_abs())
     };
-    File::open(path.host())?.set_modified(time)?;
+    path.open(Access::Read)?.set_modified(time)?;
     let mut text = format!("Modify={}; ", listing::mdtm(unix_secs)).into_bytes();
     text.extend_from_slice(&path.virtual_path().to_bytes());
     Ok(Reply::new(codes::FILE_STATUS, text))
@@ -94,7 +94,8 @@ pub fn site(s: &mut Session, arg: SiteArg) -> FtpResult {
             }
             let path = s.resolve(&path)?;
             // No set-user-ID, set-group-ID or sticky bits from a client.
-            fs::set_permissions(path.host(), fs::Permissions::from_mode(mode & 0o777))?;
+            path.open(Access::Read)?
+                .set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
             Ok(Reply::new(codes::OK, "SITE CHMOD command ok."))
         }
         SiteArg::Umask(_) | SiteArg::Unknown(_) => Ok(Reply::new(

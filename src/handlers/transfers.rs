@@ -276,7 +276,7 @@ pub fn stou(s: &mut Session) -> FtpResult {
         |s, data| receive_into(s, data, &mut file, kind),
     );
     if outcome.is_err() {
-        let _ = std::fs::remove_file(path.host());
+        let _ = path.remove_file();
     }
     finish(
         s,

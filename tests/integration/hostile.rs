@@ -11,12 +11,12 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::client::{read_all, TIMEOUT};
+use crate::support::process::Binary;
 use crate::support::{random_bytes, Client, TestServer};
 
 pub const HELLO: &[u8] = b"hello, world\n";
@@ -333,72 +333,32 @@ fn client_that_disconnects_mid_stor_leaves_the_old_file() {
     fresh_session_works(s.addr);
 }
 
-/// The real binary, killed on drop.
-struct RealServer {
-    child: std::process::Child,
-    addr: SocketAddr,
-}
-
-impl RealServer {
-    fn start(dir: &Path) -> RealServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tinyftpd"))
-            .args(["-p", "0", "-b", "127.0.0.1"])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn tinyftpd");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut server = RealServer {
-            child,
-            addr: "127.0.0.1:0".parse().unwrap(),
-        };
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read start-up line");
-        server.addr = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|rest| rest.split([',', ' ']).next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in start-up line {line:?}"));
-        server
-    }
-
-    fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
-            .expect("read /proc/PID/fd")
-            .count()
-    }
-}
-
-impl Drop for RealServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Open descriptors of a process, from /proc.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/PID/fd")
+        .count()
 }
 
 #[test]
 fn a_thousand_pasv_without_transfer_do_not_leak_descriptors() {
     let dir = crate::support::TempDir::new("pasv-fds");
     dir.write("hello.txt", HELLO);
-    let server = RealServer::start(dir.path());
+    let server = Binary::start(&[dir.path().to_str().expect("UTF-8 temp path")]);
     let mut c = Client::connect(server.addr);
     c.login("anonymous", "x");
-    let before = server.open_fds();
+    let before = open_fds(server.pid());
     // The count is the server's: one PASV listener shows.
     c.expect("PASV", 227);
     assert_eq!(
-        server.open_fds(),
+        open_fds(server.pid()),
         before + 1,
         "not counting the server's descriptors"
     );
     for _ in 0..1000 {
         c.expect("PASV", 227);
     }
-    let after_pasv = server.open_fds();
+    let after_pasv = open_fds(server.pid());
     for _ in 0..1000 {
         c.epsv_port();
     }
@@ -406,7 +366,7 @@ fn a_thousand_pasv_without_transfer_do_not_leak_descriptors() {
     for _ in 0..50 {
         let _unused = c.pasv();
     }
-    let after = server.open_fds();
+    let after = open_fds(server.pid());
     assert!(
         after_pasv < before + 10 && after < before + 10,
         "descriptors: {before} before, {after_pasv} after 1,000 PASV, {after} after EPSV"

@@ -13,5 +13,6 @@ mod data_safety;
 mod generated_input;
 mod hostile;
 mod integrity;
+mod lifecycle;
 mod protocol;
 mod security;

@@ -1,0 +1,342 @@
+//! tinyftpd benchmark: `cargo bench --bench ftp_bench -- [--compare vsftpd] [--quick]`.
+//!
+//! Starts the release tinyftpd (or `$TINYFTPD_BIN`) on 127.0.0.1, and with
+//! `--compare vsftpd` a vsftpd with a generated config, serving the same temp
+//! directory; measures big and small transfers, logins, listings, idle sessions and
+//! concurrent downloads with a std-only client, plus the machine's ceilings; prints
+//! one table. All traffic stays on loopback, every loop is bounded, every socket
+//! has a timeout.
+
+#[path = "ftp_bench/ceilings.rs"]
+mod ceilings;
+#[path = "ftp_bench/client.rs"]
+mod client;
+#[path = "ftp_bench/fixtures.rs"]
+mod fixtures;
+#[path = "ftp_bench/procfs.rs"]
+mod procfs;
+#[path = "ftp_bench/report.rs"]
+mod report;
+#[path = "ftp_bench/scenarios.rs"]
+mod scenarios;
+#[path = "ftp_bench/servers.rs"]
+mod servers;
+
+use std::io;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use fixtures::{Fixtures, Sizes};
+use scenarios::{Cell, Cells, Plan};
+
+const MIB: u64 = 1 << 20;
+
+struct Args {
+    quick: bool,
+    vsftpd: bool,
+    only: Vec<String>,
+}
+
+fn usage() -> &'static str {
+    "usage: cargo bench --bench ftp_bench -- [--compare vsftpd] [--quick] [--only TEST,...]\n\
+     env: TINYFTPD_BIN=path overrides the tinyftpd binary"
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut a = Args {
+        quick: false,
+        vsftpd: false,
+        only: Vec::new(),
+    };
+    let mut bench = false;
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            // cargo bench passes --bench; cargo test (e.g. --all-targets) does not.
+            "--bench" => bench = true,
+            "--quick" => a.quick = true,
+            "--compare" => match it.next().as_deref() {
+                Some("vsftpd") => a.vsftpd = true,
+                other => return Err(format!("--compare: unknown server {other:?}")),
+            },
+            "--compare=vsftpd" => a.vsftpd = true,
+            "--only" => {
+                let list = it.next().unwrap_or_default();
+                for name in list.split(',').filter(|s| !s.is_empty()) {
+                    if !scenarios::NAMES.contains(&name) {
+                        return Err(format!(
+                            "--only: unknown test {name:?} (one of {})",
+                            scenarios::NAMES.join(", ")
+                        ));
+                    }
+                    a.only.push(name.to_string());
+                }
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(bench.then_some(a))
+}
+
+/// Best of `n` runs: a ceiling is what the machine can do at its best.
+fn best_of(n: usize, mut f: impl FnMut() -> io::Result<f64>) -> Cell {
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        match f() {
+            Ok(x) => v.push(x),
+            Err(e) => return Cell::Error(e.to_string()),
+        }
+    }
+    Cell::Val(v.into_iter().fold(f64::NAN, f64::max))
+}
+
+fn measure_ceilings(fx: &Fixtures, runs: usize) -> Cells {
+    let pat = fixtures::pattern();
+    let big = fx.sizes.big;
+    let mut c = Cells::new();
+    eprintln!("  ceilings ...");
+    c.insert(
+        "ceil.tcp",
+        best_of(runs, || ceilings::loopback_tcp(big, &pat)),
+    );
+    let src = fx.served().join(fixtures::BIG);
+    c.insert(
+        "ceil.sendfile",
+        best_of(runs, || ceilings::sendfile(&src, big)),
+    );
+    let dst = fx.scratch("ceiling-sock2file.bin");
+    c.insert(
+        "ceil.sock2file",
+        best_of(runs, || ceilings::socket_to_file(&dst, big, &pat)),
+    );
+    c
+}
+
+/// Merge two ceiling measurements, keeping the higher figure (or the one that worked).
+fn best_cells(a: Cells, mut b: Cells) -> Cells {
+    let mut out = Cells::new();
+    for (k, va) in a {
+        let merged = match (va, b.remove(k)) {
+            (Cell::Val(x), Some(Cell::Val(y))) => Cell::Val(x.max(y)),
+            (Cell::Val(x), _) => Cell::Val(x),
+            (_, Some(Cell::Val(y))) => Cell::Val(y),
+            (other, _) => other,
+        };
+        out.insert(k, merged);
+    }
+    out.extend(b);
+    out
+}
+
+/// Start a server; note its open-file limit.
+fn start_server(
+    name: &'static str,
+    start: fn(&Fixtures) -> io::Result<servers::Server>,
+    fx: &Fixtures,
+    plan: &Plan,
+    notes: &mut Vec<String>,
+) -> (&'static str, Result<servers::Server, String>) {
+    eprintln!("starting {name}");
+    let srv = match start(fx) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("  {name}: error: {e}");
+            return (name, Err(e.to_string()));
+        }
+    };
+    let need = plan.idle_sessions as u64 + 200;
+    match procfs::max_open_files(srv.pid()) {
+        Some(n) if n < need => notes.push(format!(
+            "WARNING: {name} has RLIMIT_NOFILE {n} < {need} needed for the idle test \
+             (raise `ulimit -n`)"
+        )),
+        Some(n) => notes.push(format!("{name} pid {} RLIMIT_NOFILE {n}", srv.pid())),
+        None => {}
+    }
+    (name, Ok(srv))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            println!("ftp_bench: not run without --bench; use `cargo bench --bench ftp_bench`");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("ftp_bench: {e}");
+            }
+            eprintln!("{}", usage());
+            return ExitCode::from(2);
+        }
+    };
+    let t_start = Instant::now();
+    let (sizes, plan) = if args.quick {
+        (
+            Sizes {
+                big: 64 * MIB,
+                mid: 10 * MIB,
+                small: 4096,
+                list_entries: 2_000,
+            },
+            Plan {
+                big_runs: 3,
+                small_conns: 8,
+                small_per_conn: 100,
+                login_threads: 8,
+                login_total: 400,
+                list_runs: 3,
+                idle_sessions: 200,
+                conc_clients: 32,
+                conc_reps: 2,
+            },
+        )
+    } else {
+        (
+            Sizes {
+                big: 1024 * MIB,
+                mid: 10 * MIB,
+                small: 4096,
+                list_entries: 10_000,
+            },
+            Plan {
+                big_runs: 3,
+                small_conns: 8,
+                small_per_conn: 500,
+                login_threads: 8,
+                login_total: 2_000,
+                list_runs: 5,
+                idle_sessions: 1_000,
+                conc_clients: 32,
+                conc_reps: 5,
+            },
+        )
+    };
+    let mut notes = Vec::new();
+    let load0 = procfs::load_average();
+    match procfs::raise_nofile() {
+        Ok(n) => notes.push(format!(
+            "bench RLIMIT_NOFILE raised to {n} (servers started by the bench inherit it)"
+        )),
+        Err(e) => notes.push(format!("WARNING: could not raise RLIMIT_NOFILE: {e}")),
+    }
+    eprintln!(
+        "ftp_bench: preparing files ({} MiB big file){}",
+        sizes.big / MIB,
+        if args.quick { ", quick mode" } else { "" }
+    );
+    let fx = match Fixtures::create(sizes) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("ftp_bench: error: could not create test files: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let tw0 = procfs::time_wait_count();
+    let ceil_before = measure_ceilings(&fx, 3);
+    let mut servers = vec![start_server(
+        "tinyftpd",
+        servers::start_tinyftpd,
+        &fx,
+        &plan,
+        &mut notes,
+    )];
+    if args.vsftpd {
+        servers.push(start_server(
+            "vsftpd",
+            servers::start_vsftpd,
+            &fx,
+            &plan,
+            &mut notes,
+        ));
+    }
+    let cells = scenarios::run_all(&mut servers, &fx, &plan, &args.only);
+    let results: Vec<(&str, Cells)> = servers.iter().map(|s| s.0).zip(cells).collect();
+    drop(servers);
+    // Ceilings again after the servers: background load changes over a run, and a
+    // ceiling is the best the machine did at either end.
+    let ceil = best_cells(ceil_before, measure_ceilings(&fx, 3));
+    let tw1 = procfs::time_wait_count();
+    if let (Some(l0), Some(l1)) = (load0, procfs::load_average()) {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let busy = if l0 > 0.5 {
+            " (WARNING: something else was already busy: figures will be noisy)"
+        } else {
+            ""
+        };
+        notes.push(format!(
+            "load average {l0:.2} before the run{busy}, {l1:.2} after; {cpus} CPUs shared by \
+             client and server"
+        ));
+    }
+
+    println!();
+    println!(
+        "tinyftpd benchmark ({} mode), loopback 127.0.0.1, {} CPUs, took {:.0} s",
+        if args.quick { "quick" } else { "full" },
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        t_start.elapsed().as_secs_f64()
+    );
+    println!();
+    print!("{}", report::render(&ceil, &results));
+    println!();
+    println!("notes:");
+    let small = plan.small_conns * plan.small_per_conn;
+    for n in [
+        format!(
+            "big file {} MiB (real data, page cache), median of {} runs; ceilings: best of 3 \
+             runs before and 3 after the servers",
+            sizes.big / MIB,
+            plan.big_runs
+        ),
+        format!(
+            "small: {} connections x {} transfers of {} B (EPSV + RETR/STOR each); \
+             login: {} threads, {} sessions; list: {} entries, median of {}",
+            plan.small_conns,
+            plan.small_per_conn,
+            sizes.small,
+            plan.login_threads,
+            plan.login_total,
+            sizes.list_entries,
+            plan.list_runs
+        ),
+        format!(
+            "idle: {} logged-in sessions, Pss from /proc/PID/smaps_rollup (summed over the \
+             process tree) minus baseline, / sessions; concurrent-retr: {} clients x {} RETR of \
+             {} MiB",
+            plan.idle_sessions,
+            plan.conc_clients,
+            plan.conc_reps,
+            sizes.mid / MIB
+        ),
+        "CPU: utime+stime (+cutime/cstime and live children, for forking servers) from \
+         /proc/PID/stat, before/after, resolution 1/CLK_TCK"
+            .to_string(),
+        format!(
+            "transfers are limited by TIME_WAIT on loopback ephemeral ports (~28,000); runs \
+             are kept below that ({} data connections per server in the small tests); \
+             TIME_WAIT sockets: {tw0} at start, {tw1} at end",
+            2 * small
+        ),
+        "retr-big and concurrent-retr are shown against sendfile(2), stor-big against \
+         socket->file (single-stream ceilings: many streams on 2 CPUs can exceed them); \
+         all uploads go to upload/ for both servers"
+            .to_string(),
+    ]
+    .into_iter()
+    .chain(notes)
+    {
+        println!("  {n}");
+    }
+    if args.vsftpd {
+        println!(
+            "  vsftpd: generated config (listen on 127.0.0.1, anonymous, write, pasv 20000-29999, \
+             seccomp_sandbox=NO, isolate=NO, isolate_network=NO, logging off); it forks 2 \
+             processes per session"
+        );
+    }
+    drop(fx);
+    ExitCode::SUCCESS
+}

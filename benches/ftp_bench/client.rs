@@ -1,0 +1,319 @@
+//! A small std-only FTP client built for measuring servers, not for being measured.
+//!
+//! Every socket has read/write timeouts, every loop is bounded, data moves through
+//! 1 MiB buffers, and only loopback addresses are ever contacted.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// Size of the buffers used to move file data.
+pub const BUF_SIZE: usize = 1 << 20;
+/// Socket timeout for control and data connections: nothing waits longer than this.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a TCP connect may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most lines one (multi-line) reply may have.
+const MAX_REPLY_LINES: usize = 1000;
+/// The longest reply line accepted.
+const MAX_LINE: usize = 64 * 1024;
+
+/// One FTP reply: its code and the text of its last line.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub code: u16,
+    pub text: String,
+}
+
+impl Reply {
+    fn is(&self, class: u16) -> bool {
+        self.code / 100 == class
+    }
+}
+
+/// Build an `io::Error` with a message.
+pub fn err(msg: impl Into<String>) -> io::Error {
+    io::Error::other(msg.into())
+}
+
+/// Refuse anything but loopback: this client only ever talks to servers on this machine.
+fn check_loopback(addr: &SocketAddr) -> io::Result<()> {
+    if addr.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(err(format!("refusing non-loopback address {addr}")))
+    }
+}
+
+/// Connect to a loopback address with the bench's timeouts set.
+pub fn connect(addr: &SocketAddr) -> io::Result<TcpStream> {
+    check_loopback(addr)?;
+    let s = TcpStream::connect_timeout(addr, CONNECT_TIMEOUT)?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    Ok(s)
+}
+
+/// Outcome of a listing command.
+pub enum Listing {
+    /// The server does not implement the command (500/502).
+    Unsupported,
+    /// Lines received.
+    Data { lines: u64 },
+}
+
+/// A logged-in or not-yet-logged-in FTP control connection.
+pub struct Ftp {
+    ctrl: BufReader<TcpStream>,
+    peer: SocketAddr,
+    line: String,
+}
+
+impl Ftp {
+    /// Connect and read the 220 greeting.
+    pub fn connect(addr: &SocketAddr) -> io::Result<Ftp> {
+        let s = connect(addr)?;
+        s.set_nodelay(true)?;
+        let mut f = Ftp {
+            ctrl: BufReader::with_capacity(8 * 1024, s),
+            peer: *addr,
+            line: String::new(),
+        };
+        let r = f.reply()?;
+        if r.code != 220 {
+            return Err(err(format!("greeting: {} {}", r.code, r.text)));
+        }
+        Ok(f)
+    }
+
+    /// Connect, log in anonymously and switch to binary mode.
+    pub fn session(addr: &SocketAddr) -> io::Result<Ftp> {
+        let mut f = Ftp::connect(addr)?;
+        f.login()?;
+        f.expect("TYPE I", 200)?;
+        Ok(f)
+    }
+
+    /// USER anonymous / PASS.
+    pub fn login(&mut self) -> io::Result<()> {
+        let r = self.cmd("USER anonymous")?;
+        match r.code {
+            230 => return Ok(()),
+            331 => {}
+            _ => return Err(err(format!("USER: {} {}", r.code, r.text))),
+        }
+        self.expect("PASS bench@example.invalid", 230).map(|_| ())
+    }
+
+    /// QUIT and wait for 221; errors are returned but harmless to ignore.
+    pub fn quit(mut self) -> io::Result<()> {
+        self.expect("QUIT", 221).map(|_| ())
+    }
+
+    /// Send a command line without reading the reply.
+    pub fn send(&mut self, line: &str) -> io::Result<()> {
+        let s = self.ctrl.get_mut();
+        let mut buf = Vec::with_capacity(line.len() + 2);
+        buf.extend_from_slice(line.as_bytes());
+        buf.extend_from_slice(b"\r\n");
+        s.write_all(&buf)
+    }
+
+    /// Read one (possibly multi-line) reply.
+    pub fn reply(&mut self) -> io::Result<Reply> {
+        let mut code: Option<u16> = None;
+        for _ in 0..MAX_REPLY_LINES {
+            self.line.clear();
+            let n = (&mut self.ctrl)
+                .take(MAX_LINE as u64)
+                .read_line(&mut self.line)?;
+            if n == 0 {
+                return Err(err("control connection closed by server"));
+            }
+            let l = self.line.trim_end_matches(['\r', '\n']);
+            let b = l.as_bytes();
+            let parsed = if b.len() >= 3 && b[..3].iter().all(u8::is_ascii_digit) {
+                l[..3].parse::<u16>().ok()
+            } else {
+                None
+            };
+            match (code, parsed) {
+                (None, None) => return Err(err(format!("malformed reply line: {l:?}"))),
+                (None, Some(c)) => {
+                    if b.get(3) != Some(&b'-') {
+                        return Ok(Reply {
+                            code: c,
+                            text: l.get(4..).unwrap_or("").to_string(),
+                        });
+                    }
+                    code = Some(c);
+                }
+                (Some(c), Some(p)) if p == c && b.get(3) == Some(&b' ') => {
+                    return Ok(Reply {
+                        code: c,
+                        text: l.get(4..).unwrap_or("").to_string(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Err(err("reply has too many lines"))
+    }
+
+    /// Send a command and read its reply.
+    pub fn cmd(&mut self, line: &str) -> io::Result<Reply> {
+        self.send(line)?;
+        self.reply()
+    }
+
+    /// Send a command and require a given reply code.
+    pub fn expect(&mut self, line: &str, code: u16) -> io::Result<Reply> {
+        let r = self.cmd(line)?;
+        if r.code == code {
+            Ok(r)
+        } else {
+            let verb = line.split(' ').next().unwrap_or(line);
+            Err(err(format!("{verb}: {} {}", r.code, r.text)))
+        }
+    }
+
+    /// Ask for a passive data connection (EPSV, falling back to PASV) and connect to it.
+    pub fn open_data(&mut self) -> io::Result<TcpStream> {
+        let r = self.cmd("EPSV")?;
+        let port = if r.code == 229 {
+            parse_epsv(&r.text)?
+        } else if r.code == 500 || r.code == 502 || r.code == 501 {
+            let r = self.expect("PASV", 227)?;
+            parse_pasv(&r.text)?
+        } else {
+            return Err(err(format!("EPSV: {} {}", r.code, r.text)));
+        };
+        connect(&SocketAddr::new(self.peer.ip(), port))
+    }
+
+    /// Read the preliminary (1xx) reply of a transfer command.
+    fn start_transfer(&mut self, line: &str) -> io::Result<Result<(), Reply>> {
+        let r = self.cmd(line)?;
+        if r.is(1) {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(r))
+        }
+    }
+
+    /// Read the final (226/250) reply of a transfer.
+    fn finish_transfer(&mut self, verb: &str) -> io::Result<()> {
+        let r = self.reply()?;
+        if r.code == 226 || r.code == 250 {
+            Ok(())
+        } else {
+            Err(err(format!("{verb} end: {} {}", r.code, r.text)))
+        }
+    }
+
+    /// RETR a file, discarding its bytes; returns how many arrived.
+    /// `max` bounds the transfer (an error past it), so a runaway server cannot loop us.
+    pub fn retr(&mut self, path: &str, buf: &mut [u8], max: u64) -> io::Result<u64> {
+        let mut data = self.open_data()?;
+        if let Err(r) = self.start_transfer(&format!("RETR {path}"))? {
+            return Err(err(format!("RETR: {} {}", r.code, r.text)));
+        }
+        let n = drain(&mut data, buf, max, None)?;
+        drop(data);
+        self.finish_transfer("RETR")?;
+        Ok(n)
+    }
+
+    /// STOR `total` bytes taken cyclically from `src`, then wait for the final reply.
+    pub fn stor(&mut self, path: &str, src: &[u8], total: u64) -> io::Result<()> {
+        if src.is_empty() {
+            return Err(err("empty source buffer"));
+        }
+        let mut data = self.open_data()?;
+        if let Err(r) = self.start_transfer(&format!("STOR {path}"))? {
+            return Err(err(format!("STOR: {} {}", r.code, r.text)));
+        }
+        let mut left = total;
+        while left > 0 {
+            let n = left.min(src.len() as u64) as usize;
+            data.write_all(&src[..n])?;
+            left -= n as u64;
+        }
+        data.shutdown(Shutdown::Write)?;
+        drop(data);
+        self.finish_transfer("STOR")
+    }
+
+    /// Run a listing command (LIST, NLST, MLSD) and count what comes back.
+    pub fn listing(&mut self, line: &str, buf: &mut [u8], max: u64) -> io::Result<Listing> {
+        let mut data = self.open_data()?;
+        match self.start_transfer(line)? {
+            Ok(()) => {}
+            Err(r) if r.code == 500 || r.code == 502 => return Ok(Listing::Unsupported),
+            Err(r) => return Err(err(format!("{line}: {} {}", r.code, r.text))),
+        }
+        let mut lines = 0u64;
+        drain(&mut data, buf, max, Some(&mut lines))?;
+        drop(data);
+        self.finish_transfer(line)?;
+        Ok(Listing::Data { lines })
+    }
+}
+
+/// Read a stream to EOF into `buf`, counting bytes (and optionally newlines), at most `max`.
+pub fn drain(
+    s: &mut impl Read,
+    buf: &mut [u8],
+    max: u64,
+    mut lines: Option<&mut u64>,
+) -> io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        let n = match s.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        total += n as u64;
+        if let Some(l) = lines.as_deref_mut() {
+            *l += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+        if total > max {
+            return Err(err(format!("more than {max} bytes received")));
+        }
+    }
+}
+
+/// Port from `229 Entering Extended Passive Mode (|||port|)`.
+fn parse_epsv(text: &str) -> io::Result<u16> {
+    let bad = || err(format!("bad EPSV reply: {text:?}"));
+    let open = text.find('(').ok_or_else(bad)?;
+    let inner = &text[open + 1..];
+    let close = inner.find(')').ok_or_else(bad)?;
+    let inner = &inner[..close];
+    let d = inner.chars().next().ok_or_else(bad)?;
+    let parts: Vec<&str> = inner.split(d).collect();
+    // "|||port|" splits into ["", "", "", "port", ""].
+    if parts.len() != 5 {
+        return Err(bad());
+    }
+    parts[3].parse().map_err(|_| bad())
+}
+
+/// Port from `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)`; the host is ignored
+/// (the control connection's peer is used, which is always loopback here).
+fn parse_pasv(text: &str) -> io::Result<u16> {
+    let bad = || err(format!("bad PASV reply: {text:?}"));
+    let start = text.find(|c: char| c.is_ascii_digit()).ok_or_else(bad)?;
+    let nums: Vec<u16> = text[start..]
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(6)
+        .map(|s| s.parse::<u16>().map_err(|_| bad()))
+        .collect::<io::Result<_>>()?;
+    if nums.len() != 6 || nums[4] > 255 || nums[5] > 255 {
+        return Err(bad());
+    }
+    Ok(nums[4] * 256 + nums[5])
+}

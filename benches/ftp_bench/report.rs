@@ -1,0 +1,283 @@
+//! The results table: one row per figure, one column per server, each figure with
+//! its ratio to the ceiling where one applies, and tinyftpd/vsftpd when comparing.
+
+use crate::scenarios::{Cell, Cells};
+
+/// Which way is better for a figure.
+#[derive(Clone, Copy)]
+pub enum Better {
+    Higher,
+    Lower,
+    Neither,
+}
+
+/// One table row: key into `Cells`, test, metric, decimals, better, ceiling key.
+pub struct Row {
+    pub key: &'static str,
+    pub test: &'static str,
+    pub metric: &'static str,
+    pub decimals: usize,
+    pub better: Better,
+    pub ceiling: Option<&'static str>,
+}
+
+const fn row(
+    key: &'static str,
+    test: &'static str,
+    metric: &'static str,
+    decimals: usize,
+    better: Better,
+    ceiling: Option<&'static str>,
+) -> Row {
+    Row {
+        key,
+        test,
+        metric,
+        decimals,
+        better,
+        ceiling,
+    }
+}
+
+use Better::{Higher, Lower, Neither};
+
+/// Machine ceilings (measured without a server).
+pub const CEILINGS: [Row; 3] = [
+    row("ceil.tcp", "ceiling", "loopback tcp MiB/s", 0, Higher, None),
+    row(
+        "ceil.sendfile",
+        "ceiling",
+        "sendfile->sock MiB/s",
+        0,
+        Higher,
+        None,
+    ),
+    row(
+        "ceil.sock2file",
+        "ceiling",
+        "sock->file MiB/s",
+        0,
+        Higher,
+        None,
+    ),
+];
+
+/// Per-server figures.
+pub const ROWS: [Row; 18] = [
+    row(
+        "retr_big.rate",
+        "retr-big",
+        "MiB/s",
+        0,
+        Higher,
+        Some("ceil.sendfile"),
+    ),
+    row(
+        "retr_big.cpu",
+        "retr-big",
+        "server CPU s/GiB",
+        3,
+        Lower,
+        None,
+    ),
+    row(
+        "stor_big.rate",
+        "stor-big",
+        "MiB/s",
+        0,
+        Higher,
+        Some("ceil.sock2file"),
+    ),
+    row(
+        "stor_big.cpu",
+        "stor-big",
+        "server CPU s/GiB",
+        3,
+        Lower,
+        None,
+    ),
+    row(
+        "small_retr.rate",
+        "small-retr",
+        "transfers/s",
+        0,
+        Higher,
+        None,
+    ),
+    row("small_retr.p50", "small-retr", "p50 ms", 3, Lower, None),
+    row("small_retr.p99", "small-retr", "p99 ms", 3, Lower, None),
+    row(
+        "small_stor.rate",
+        "small-stor",
+        "transfers/s",
+        0,
+        Higher,
+        None,
+    ),
+    row("small_stor.p50", "small-stor", "p50 ms", 3, Lower, None),
+    row("small_stor.p99", "small-stor", "p99 ms", 3, Lower, None),
+    row("login.rate", "login", "sessions/s", 0, Higher, None),
+    row("list.LIST", "list", "LIST ms", 1, Lower, None),
+    row("list.NLST", "list", "NLST ms", 1, Lower, None),
+    row("list.MLSD", "list", "MLSD ms", 1, Lower, None),
+    row("idle.kib", "idle", "Pss KiB/session", 1, Lower, None),
+    row("idle.threads", "idle", "threads (tasks)", 0, Neither, None),
+    row(
+        "conc.rate",
+        "concurrent-retr",
+        "aggregate MiB/s",
+        0,
+        Higher,
+        Some("ceil.sendfile"),
+    ),
+    row(
+        "conc.fair",
+        "concurrent-retr",
+        "fairness min/max",
+        2,
+        Higher,
+        None,
+    ),
+];
+
+/// Longest error text shown inside the table; the full text is listed below it.
+const ERR_WIDTH: usize = 44;
+
+fn val(c: Option<&Cell>) -> Option<f64> {
+    match c {
+        Some(Cell::Val(v)) if v.is_finite() => Some(*v),
+        _ => None,
+    }
+}
+
+fn show(c: Option<&Cell>, decimals: usize) -> String {
+    match c {
+        Some(Cell::Val(v)) if v.is_finite() => format!("{v:.decimals$}"),
+        Some(Cell::Val(_)) => "nan".into(),
+        Some(Cell::NotAvailable) => "n/a".into(),
+        Some(Cell::Error(e)) => {
+            let mut s = format!("error: {e}");
+            if s.chars().count() > ERR_WIDTH {
+                s = s.chars().take(ERR_WIDTH - 3).collect::<String>() + "...";
+            }
+            s
+        }
+        None => "-".into(),
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b != 0.0 => format!("{:.2}x", a / b),
+        _ => String::new(),
+    }
+}
+
+/// Render the table. `servers` holds (name, cells) in column order.
+pub fn render(ceilings: &Cells, servers: &[(&str, Cells)]) -> String {
+    let mut header = vec!["test".to_string(), "metric".into(), "better".into()];
+    header.push("ceiling".into());
+    for (name, _) in servers {
+        header.push((*name).into());
+        header.push("/ceiling".into());
+    }
+    let compare = servers.len() == 2;
+    if compare {
+        header.push(format!("{}/{}", servers[0].0, servers[1].0));
+    }
+    let mut lines: Vec<Vec<String>> = vec![header];
+    let mut errors = Vec::new();
+    for r in &CEILINGS {
+        let c = ceilings.get(r.key);
+        let mut l = vec![
+            r.test.into(),
+            r.metric.into(),
+            "higher".into(),
+            show(c, r.decimals),
+        ];
+        for _ in servers {
+            l.push(String::new());
+            l.push(String::new());
+        }
+        if compare {
+            l.push(String::new());
+        }
+        if let Some(Cell::Error(e)) = c {
+            errors.push(("ceiling".to_string(), r.metric.to_string(), e.clone()));
+        }
+        lines.push(l);
+    }
+    for r in &ROWS {
+        let ceil = r.ceiling.and_then(|k| ceilings.get(k));
+        let better = match r.better {
+            Higher => "higher",
+            Lower => "lower",
+            Neither => "",
+        };
+        let mut l = vec![r.test.into(), r.metric.into(), better.into()];
+        l.push(match r.ceiling {
+            Some(_) => show(ceil, 0),
+            None => String::new(),
+        });
+        for (name, cells) in servers {
+            let c = cells.get(r.key);
+            l.push(show(c, r.decimals));
+            l.push(ratio(val(c), val(ceil)));
+            if let Some(Cell::Error(e)) = c {
+                errors.push((name.to_string(), r.test.to_string(), e.clone()));
+            }
+        }
+        if compare {
+            l.push(ratio(
+                val(servers[0].1.get(r.key)),
+                val(servers[1].1.get(r.key)),
+            ));
+        }
+        lines.push(l);
+    }
+    let cols = lines[0].len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for (n, l) in lines.iter().enumerate() {
+        let mut s = String::new();
+        for (i, cell) in l.iter().enumerate() {
+            let w = widths[i];
+            if i < 3 {
+                s.push_str(&format!("{cell:<w$}  "));
+            } else {
+                s.push_str(&format!("{cell:>w$}  "));
+            }
+        }
+        out.push_str(s.trim_end());
+        out.push('\n');
+        if n == 0 {
+            let total: usize = widths.iter().sum::<usize>() + 2 * (cols - 1);
+            out.push_str(&"-".repeat(total));
+            out.push('\n');
+        }
+    }
+    // Full error texts below the table, one line per distinct (server, message).
+    let mut grouped: Vec<(String, Vec<String>, String)> = Vec::new();
+    for (who, what, msg) in errors {
+        match grouped.iter_mut().find(|g| g.0 == who && g.2 == msg) {
+            Some(g) if !g.1.contains(&what) => g.1.push(what),
+            Some(_) => {}
+            None => grouped.push((who, vec![what], msg)),
+        }
+    }
+    if !grouped.is_empty() {
+        out.push_str("\nerrors:\n");
+    }
+    for (who, what, msg) in grouped {
+        out.push_str(&format!("  {who} {}: {msg}\n", what.join(", ")));
+    }
+    out
+}

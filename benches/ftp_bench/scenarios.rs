@@ -1,0 +1,438 @@
+//! The FTP measurements, each against one running server. Every scenario returns
+//! its cells; a failure becomes an error cell and the bench goes on.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::client::{err, Ftp, Listing, BUF_SIZE};
+use crate::fixtures::{self, Fixtures};
+use crate::procfs;
+use crate::servers::Server;
+
+/// One figure in the table.
+#[derive(Clone, Debug)]
+pub enum Cell {
+    Val(f64),
+    NotAvailable,
+    Error(String),
+}
+
+/// When a client thread started and ended its measured work.
+type Span = (Instant, Instant);
+
+/// Figures by row key (see `report::ROWS`).
+pub type Cells = HashMap<&'static str, Cell>;
+
+/// How much of everything one run does.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    pub big_runs: usize,
+    pub small_conns: usize,
+    pub small_per_conn: usize,
+    pub login_threads: usize,
+    pub login_total: usize,
+    pub list_runs: usize,
+    pub idle_sessions: usize,
+    pub conc_clients: usize,
+    pub conc_reps: usize,
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+const MIB: f64 = (1u64 << 20) as f64;
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+/// The `p`-th percentile (0..=100) of sorted durations, in milliseconds.
+fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
+}
+
+fn join_all<T>(hs: Vec<thread::JoinHandle<io::Result<T>>>) -> io::Result<Vec<T>> {
+    let mut out = Vec::with_capacity(hs.len());
+    let mut first_err = None;
+    for h in hs {
+        match h.join() {
+            Ok(Ok(v)) => out.push(v),
+            Ok(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            Err(_) => {
+                first_err.get_or_insert(err("client thread panicked"));
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// Wall time of a parallel phase: from the earliest start to the latest end, as seen by
+/// the client threads themselves (the main thread may be scheduled late on 2 CPUs).
+fn span_secs(spans: &[Span]) -> f64 {
+    match (
+        spans.iter().map(|s| s.0).min(),
+        spans.iter().map(|s| s.1).max(),
+    ) {
+        (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
+        _ => f64::NAN,
+    }
+}
+
+/// Put `r`'s values under `keys`, or its error under all of them.
+fn fill(cells: &mut Cells, keys: &[&'static str], r: io::Result<Vec<Cell>>) {
+    match r {
+        Ok(v) => {
+            for (k, c) in keys.iter().zip(v) {
+                cells.insert(k, c);
+            }
+        }
+        Err(e) => {
+            for k in keys {
+                cells.insert(k, Cell::Error(e.to_string()));
+            }
+        }
+    }
+}
+
+/// If many sockets sit in TIME_WAIT, wait (bounded) for them to drain.
+fn settle_time_wait(limit: u64) {
+    let t0 = Instant::now();
+    while procfs::time_wait_count() > limit && t0.elapsed() < Duration::from_secs(65) {
+        thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Names of the scenarios, in run order (for `--only`).
+pub const NAMES: [&str; 8] = [
+    "retr-big",
+    "stor-big",
+    "small-retr",
+    "small-stor",
+    "login",
+    "list",
+    "concurrent-retr",
+    "idle",
+];
+
+/// Run the FTP scenarios (all, or those named in `only`) against every server.
+pub fn run_all(
+    servers: &mut [(&'static str, Result<Server, String>)],
+    fx: &Fixtures,
+    plan: &Plan,
+    only: &[String],
+) -> Vec<Cells> {
+    let mut out = vec![Cells::new(); servers.len()];
+    type Scenario = fn(&Server, &Fixtures, &Plan) -> io::Result<Vec<Cell>>;
+    let scenarios: [(&str, &[&'static str], Scenario); 8] = [
+        ("retr-big", &["retr_big.rate", "retr_big.cpu"], retr_big),
+        ("stor-big", &["stor_big.rate", "stor_big.cpu"], stor_big),
+        (
+            "small-retr",
+            &["small_retr.rate", "small_retr.p50", "small_retr.p99"],
+            |s, f, p| small(s, f, p, false),
+        ),
+        (
+            "small-stor",
+            &["small_stor.rate", "small_stor.p50", "small_stor.p99"],
+            |s, f, p| small(s, f, p, true),
+        ),
+        ("login", &["login.rate"], login),
+        ("list", &["list.LIST", "list.NLST", "list.MLSD"], list),
+        ("concurrent-retr", &["conc.rate", "conc.fair"], concurrent),
+        ("idle", &["idle.kib", "idle.threads"], idle),
+    ];
+    // Scenario by scenario, server by server: a change in background load then hits
+    // both servers' figures alike instead of one server's whole column.
+    for (name, keys, f) in scenarios {
+        if !only.is_empty() && !only.iter().any(|o| o == name) {
+            continue;
+        }
+        for ((sname, srv), cells) in servers.iter_mut().zip(out.iter_mut()) {
+            let r = match srv {
+                Ok(srv) => {
+                    if srv.alive() {
+                        settle_time_wait(15_000);
+                        eprintln!("  {sname}: {name} ...");
+                        f(srv, fx, plan)
+                    } else {
+                        Err(err(format!("server not running; log: {}", srv.log_tail())))
+                    }
+                }
+                Err(e) => Err(err(format!("{sname} did not start: {e}"))),
+            };
+            if let Err(e) = &r {
+                eprintln!("  {sname}: {name}: error: {e}");
+            }
+            fill(cells, keys, r);
+        }
+    }
+    out
+}
+
+/// RETR of the big file a few times: median MiB/s and server CPU s/GiB over all runs.
+fn retr_big(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
+    let size = fx.sizes.big;
+    let mut f = Ftp::session(&srv.addr)?;
+    let mut buf = vec![0u8; BUF_SIZE];
+    let cpu0 = procfs::tree_cpu_seconds(srv.pid())?;
+    let mut rates = Vec::new();
+    for _ in 0..plan.big_runs {
+        let t0 = Instant::now();
+        let n = f.retr(fixtures::BIG, &mut buf, size)?;
+        let dt = t0.elapsed().as_secs_f64();
+        if n != size {
+            return Err(err(format!("RETR got {n} of {size} bytes")));
+        }
+        rates.push(size as f64 / MIB / dt);
+    }
+    let _ = f.quit();
+    let cpu = procfs::tree_cpu_seconds(srv.pid())? - cpu0;
+    let gib = (size as f64 * plan.big_runs as f64) / GIB;
+    Ok(vec![Cell::Val(median(&mut rates)), Cell::Val(cpu / gib)])
+}
+
+/// STOR of the big size from memory a few times (until 226): median MiB/s, CPU s/GiB.
+fn stor_big(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
+    let size = fx.sizes.big;
+    let pat = fixtures::pattern();
+    let mut f = Ftp::session(&srv.addr)?;
+    let mut cpu = 0.0;
+    let mut rates = Vec::new();
+    for i in 0..plan.big_runs {
+        let name = format!("{}-big-{i}.bin", srv.name);
+        let path = format!("{}/{name}", fixtures::UPLOAD_DIR);
+        let c0 = procfs::tree_cpu_seconds(srv.pid())?;
+        let t0 = Instant::now();
+        f.stor(&path, &pat, size)?;
+        let dt = t0.elapsed().as_secs_f64();
+        cpu += procfs::tree_cpu_seconds(srv.pid())? - c0;
+        let stored = std::fs::metadata(fx.uploaded(&name)).map(|m| m.len());
+        // Drop the upload at once: it would otherwise be written back during later runs.
+        let _ = std::fs::remove_file(fx.uploaded(&name));
+        match stored {
+            Ok(n) if n == size => {}
+            Ok(n) => return Err(err(format!("stored file has {n} of {size} bytes"))),
+            Err(e) => return Err(err(format!("stored file missing: {e}"))),
+        }
+        rates.push(size as f64 / MIB / dt);
+    }
+    let _ = f.quit();
+    let gib = (size as f64 * plan.big_runs as f64) / GIB;
+    Ok(vec![Cell::Val(median(&mut rates)), Cell::Val(cpu / gib)])
+}
+
+/// N connections each doing M small transfers (EPSV + RETR/STOR): transfers/s, p50, p99.
+fn small(srv: &Server, fx: &Fixtures, plan: &Plan, stor: bool) -> io::Result<Vec<Cell>> {
+    let conns = plan.small_conns;
+    let per = plan.small_per_conn;
+    let prefix = srv.name;
+    let size = fx.sizes.small;
+    let barrier = Arc::new(Barrier::new(conns + 1));
+    let mut hs = Vec::new();
+    for c in 0..conns {
+        let addr = srv.addr;
+        let barrier = barrier.clone();
+        hs.push(thread::spawn(
+            move || -> io::Result<(Span, Vec<Duration>)> {
+                let setup = Ftp::session(&addr);
+                // Everyone reaches the barrier, even after a failed setup, so nothing hangs.
+                barrier.wait();
+                let start = Instant::now();
+                let mut f = setup?;
+                let pat = fixtures::pattern();
+                let mut buf = vec![0u8; BUF_SIZE];
+                let mut lat = Vec::with_capacity(per);
+                for i in 0..per {
+                    let t0 = Instant::now();
+                    if stor {
+                        let path = format!("{}/{prefix}-s-{c}-{i}.bin", fixtures::UPLOAD_DIR);
+                        f.stor(&path, &pat[..size as usize], size)?;
+                    } else {
+                        let n = f.retr(fixtures::SMALL, &mut buf, size)?;
+                        if n != size {
+                            return Err(err(format!("RETR got {n} of {size} bytes")));
+                        }
+                    }
+                    lat.push(t0.elapsed());
+                }
+                let end = Instant::now();
+                let _ = f.quit();
+                Ok(((start, end), lat))
+            },
+        ));
+    }
+    barrier.wait();
+    let res = join_all(hs)?;
+    let wall = span_secs(&res.iter().map(|r| r.0).collect::<Vec<_>>());
+    let mut lat: Vec<Duration> = res.into_iter().flat_map(|r| r.1).collect();
+    lat.sort();
+    Ok(vec![
+        Cell::Val(lat.len() as f64 / wall),
+        Cell::Val(percentile_ms(&lat, 50.0)),
+        Cell::Val(percentile_ms(&lat, 99.0)),
+    ])
+}
+
+/// Parallel loops of connect + USER + PASS + QUIT: sessions/s.
+fn login(srv: &Server, _fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
+    let threads = plan.login_threads;
+    let per = plan.login_total / threads;
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let mut hs = Vec::new();
+    for _ in 0..threads {
+        let addr = srv.addr;
+        let barrier = barrier.clone();
+        hs.push(thread::spawn(move || -> io::Result<Span> {
+            barrier.wait();
+            let start = Instant::now();
+            for _ in 0..per {
+                let mut f = Ftp::connect(&addr)?;
+                f.login()?;
+                f.quit()?;
+            }
+            Ok((start, Instant::now()))
+        }));
+    }
+    barrier.wait();
+    let spans = join_all(hs)?;
+    let done = per * spans.len();
+    Ok(vec![Cell::Val(done as f64 / span_secs(&spans))])
+}
+
+/// LIST, NLST and MLSD of the big directory: median milliseconds each.
+fn list(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
+    let mut f = Ftp::session(&srv.addr)?;
+    f.expect(&format!("CWD {}", fixtures::LIST_DIR), 250)?;
+    let mut buf = vec![0u8; BUF_SIZE];
+    let want = fx.sizes.list_entries as u64;
+    let mut out = Vec::new();
+    for cmd in ["LIST", "NLST", "MLSD"] {
+        let mut times = Vec::new();
+        let mut cell = None;
+        for _ in 0..plan.list_runs {
+            let t0 = Instant::now();
+            match f.listing(cmd, &mut buf, 256 << 20) {
+                Ok(Listing::Unsupported) => {
+                    cell = Some(Cell::NotAvailable);
+                    break;
+                }
+                Ok(Listing::Data { lines, .. }) if lines < want => {
+                    cell = Some(Cell::Error(format!("{lines} lines for {want} entries")));
+                    break;
+                }
+                Ok(Listing::Data { .. }) => times.push(t0.elapsed().as_secs_f64() * 1e3),
+                Err(e) => {
+                    cell = Some(Cell::Error(e.to_string()));
+                    break;
+                }
+            }
+        }
+        out.push(cell.unwrap_or_else(|| Cell::Val(median(&mut times))));
+        if matches!(out.last(), Some(Cell::Error(_))) {
+            // The control connection may be out of step after an error: start afresh.
+            f = Ftp::session(&srv.addr)?;
+            f.expect(&format!("CWD {}", fixtures::LIST_DIR), 250)?;
+        }
+    }
+    let _ = f.quit();
+    Ok(out)
+}
+
+/// Clients each RETR the mid-size file several times at once: aggregate MiB/s and
+/// fairness (slowest client's rate / fastest).
+fn concurrent(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
+    let clients = plan.conc_clients;
+    let reps = plan.conc_reps;
+    let size = fx.sizes.mid;
+    let barrier = Arc::new(Barrier::new(clients + 1));
+    let mut hs = Vec::new();
+    for _ in 0..clients {
+        let addr = srv.addr;
+        let barrier = barrier.clone();
+        hs.push(thread::spawn(move || -> io::Result<(Span, f64)> {
+            let setup = Ftp::session(&addr);
+            barrier.wait();
+            let mut f = setup?;
+            let mut buf = vec![0u8; BUF_SIZE];
+            let t0 = Instant::now();
+            for _ in 0..reps {
+                let n = f.retr(fixtures::MID, &mut buf, size)?;
+                if n != size {
+                    return Err(err(format!("RETR got {n} of {size} bytes")));
+                }
+            }
+            let end = Instant::now();
+            let _ = f.quit();
+            let secs = end.duration_since(t0).as_secs_f64();
+            Ok(((t0, end), (size * reps as u64) as f64 / MIB / secs))
+        }));
+    }
+    barrier.wait();
+    let res = join_all(hs)?;
+    let wall = span_secs(&res.iter().map(|r| r.0).collect::<Vec<_>>());
+    let rates: Vec<f64> = res.iter().map(|r| r.1).collect();
+    let total = (size * (reps * clients) as u64) as f64 / MIB;
+    let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = rates.iter().copied().fold(0.0, f64::max);
+    Ok(vec![Cell::Val(total / wall), Cell::Val(min / max)])
+}
+
+/// Many logged-in idle sessions: server Pss per session (delta over baseline) and
+/// the server's thread (task) count with all of them open.
+fn idle(srv: &Server, _fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
+    let n = plan.idle_sessions;
+    thread::sleep(Duration::from_millis(300));
+    let pss0 = procfs::tree_pss_kib(srv.pid())?;
+    let openers = 8.min(n.max(1));
+    let mut hs = Vec::new();
+    for t in 0..openers {
+        let addr = srv.addr;
+        let count = n / openers + usize::from(t < n % openers);
+        hs.push(thread::spawn(move || -> io::Result<Vec<Ftp>> {
+            let mut v = Vec::with_capacity(count);
+            for _ in 0..count {
+                let mut f = Ftp::connect(&addr)?;
+                f.login()?;
+                v.push(f);
+            }
+            Ok(v)
+        }));
+    }
+    let mut sessions: Vec<Ftp> = join_all(hs)?.into_iter().flatten().collect();
+    thread::sleep(Duration::from_secs(1));
+    let pss1 = procfs::tree_pss_kib(srv.pid());
+    let threads = procfs::tree_threads(srv.pid());
+    // Are they all still there?
+    let mut alive = 0;
+    for f in sessions.iter_mut() {
+        if matches!(f.cmd("NOOP"), Ok(r) if r.code == 200) {
+            alive += 1;
+        }
+    }
+    for mut f in sessions {
+        let _ = f.send("QUIT");
+    }
+    let (pss1, threads) = (pss1?, threads?);
+    if alive < n {
+        return Err(err(format!(
+            "only {alive} of {n} idle sessions answered NOOP"
+        )));
+    }
+    let per = (pss1 as f64 - pss0 as f64) / n as f64;
+    Ok(vec![Cell::Val(per), Cell::Val(threads as f64)])
+}

@@ -1,0 +1,252 @@
+//! Starting and stopping the servers under test: tinyftpd (release binary) and,
+//! for `--compare vsftpd`, a vsftpd on loopback with a generated config.
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::client::{err, Ftp};
+use crate::fixtures::Fixtures;
+use crate::procfs;
+
+/// How long a server may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A running server; stopped (with its whole process tree) when dropped.
+pub struct Server {
+    pub name: &'static str,
+    pub addr: SocketAddr,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Is the server process still running?
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Last lines of the server's stderr, for error messages.
+    pub fn log_tail(&self) -> String {
+        let s = fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let pid = self.child.id();
+        let tree = procfs::tree(pid);
+        for &p in &tree {
+            // SAFETY: plain kill(2) on processes this bench started (the server and its
+            // descendants), addressed by pid.
+            unsafe { libc::kill(p as libc::pid_t, libc::SIGTERM) };
+        }
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(3) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        for &p in &tree {
+            if p != pid && fs::metadata(format!("/proc/{p}")).is_ok() {
+                // SAFETY: as above; only descendants that survived SIGTERM.
+                unsafe { libc::kill(p as libc::pid_t, libc::SIGKILL) };
+            }
+        }
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Where the tinyftpd binary is: $TINYFTPD_BIN, else the one cargo built for this bench.
+pub fn tinyftpd_bin() -> PathBuf {
+    match std::env::var_os("TINYFTPD_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_tinyftpd")),
+    }
+}
+
+/// Pull `ADDR` out of a line containing `listening on ADDR` (ADDR ends at ',', ' ' or EOL).
+pub fn parse_listening(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find("listening on ")? + "listening on ".len()..];
+    let end = rest.find([',', ' ']).unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
+}
+
+/// Start tinyftpd serving the fixtures and wait for its `listening on` line.
+pub fn start_tinyftpd(fx: &Fixtures) -> io::Result<Server> {
+    let bin = tinyftpd_bin();
+    if !bin.exists() {
+        return Err(err(format!(
+            "{} not found (build with `cargo build --release` or set TINYFTPD_BIN)",
+            bin.display()
+        )));
+    }
+    let log = fx.scratch("tinyftpd.log");
+    let mut child = Command::new(&bin)
+        .args(["-p", "0", "-b", "127.0.0.1", "-w", "-q", "--anonymous"])
+        .args(["--max-clients", "2000", "--max-per-ip", "2000"])
+        .arg(fx.served())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(File::create(&log)?))
+        .spawn()?;
+    let Some(out) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(err("no stdout pipe"));
+    };
+    // A thread reads the first line, then keeps draining so the server never blocks on stdout.
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut r = BufReader::new(out);
+        let mut line = String::new();
+        let first = r.read_line(&mut line).map(|_| line.clone());
+        let _ = tx.send(first);
+        let mut sink = Vec::new();
+        loop {
+            sink.clear();
+            match r.read_until(b'\n', &mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    });
+    let first = rx.recv_timeout(START_TIMEOUT);
+    let mut srv = Server {
+        name: "tinyftpd",
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        child,
+        log,
+    };
+    let line = match first {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => return Err(err(format!("reading tinyftpd stdout: {e}"))),
+        Err(_) => return Err(err("tinyftpd printed no line within 15 s")),
+    };
+    match parse_listening(&line) {
+        Some(a) if a.ip().is_loopback() => srv.addr = a,
+        Some(a) => return Err(err(format!("tinyftpd listens on non-loopback {a}"))),
+        None => {
+            return Err(err(format!(
+                "no `listening on ADDR` in tinyftpd's first line {:?}; stderr: {}",
+                line.trim_end(),
+                srv.log_tail()
+            )))
+        }
+    }
+    Ok(srv)
+}
+
+/// A free loopback port (bound and released; the race is harmless here).
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Where vsftpd is, if installed.
+pub fn vsftpd_bin() -> Option<PathBuf> {
+    ["/usr/sbin/vsftpd", "/usr/local/sbin/vsftpd"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// The vsftpd config used by `--compare vsftpd`.
+pub fn vsftpd_config(fx: &Fixtures, port: u16, empty: &Path) -> String {
+    format!(
+        "# generated by benches/ftp_bench
+listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port={port}
+background=NO
+anonymous_enable=YES
+local_enable=NO
+anon_root={root}
+write_enable=YES
+anon_upload_enable=YES
+anon_mkdir_write_enable=YES
+anon_other_write_enable=YES
+anon_umask=022
+pasv_enable=YES
+pasv_min_port=20000
+pasv_max_port=29999
+port_enable=YES
+seccomp_sandbox=NO
+isolate=NO
+isolate_network=NO
+max_clients=2000
+max_per_ip=2000
+xferlog_enable=NO
+syslog_enable=NO
+dual_log_enable=NO
+use_sendfile=YES
+tcp_wrappers=NO
+userlist_enable=NO
+secure_chroot_dir={empty}
+idle_session_timeout=900
+data_connection_timeout=300
+",
+        root = fx.served().display(),
+        empty = empty.display(),
+    )
+}
+
+/// Start vsftpd on loopback serving the fixtures; waits until it greets.
+pub fn start_vsftpd(fx: &Fixtures) -> io::Result<Server> {
+    let bin =
+        vsftpd_bin().ok_or_else(|| err("vsftpd not installed (apt-get install -y vsftpd)"))?;
+    let port = free_port()?;
+    let empty = fx.scratch("vsftpd-empty");
+    if !empty.exists() {
+        fs::create_dir(&empty)?;
+    }
+    let conf = fx.scratch("vsftpd.conf");
+    fs::write(&conf, vsftpd_config(fx, port, &empty))?;
+    let log = fx.scratch("vsftpd.log");
+    let out = File::create(&log)?;
+    let child = Command::new(bin)
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out.try_clone()?))
+        .stderr(Stdio::from(out))
+        .spawn()?;
+    let mut srv = Server {
+        name: "vsftpd",
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        child,
+        log,
+    };
+    let t0 = Instant::now();
+    loop {
+        match Ftp::connect(&srv.addr) {
+            Ok(f) => {
+                let _ = f.quit();
+                return Ok(srv);
+            }
+            Err(e) => {
+                if !srv.alive() {
+                    return Err(err(format!("vsftpd exited: {}", srv.log_tail())));
+                }
+                if t0.elapsed() > START_TIMEOUT {
+                    return Err(err(format!("vsftpd not answering: {e}")));
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
