@@ -247,13 +247,25 @@ impl JailedPath {
         }
     }
 
-    /// Renames this entry to `to` (replacing a file there, as rename(2) does).
+    /// Renames this entry to `to` (replacing a file there, as rename(2) does). One directory
+    /// descriptor serves both sides when they share a directory (every upload's final rename).
     pub fn rename_to(&self, to: &JailedPath) -> io::Result<()> {
-        match (self.parent_dir()?, to.parent_dir()?) {
-            ((Some(from_dir), from), (Some(to_dir), to_name)) => {
+        let (from_dir, from) = self.parent_dir()?;
+        let Some(from_dir) = from_dir else {
+            return fs::rename(&self.host, &to.host);
+        };
+        if self.rel.parent() == to.rel.parent() {
+            let to_name = to
+                .rel
+                .file_name()
+                .ok_or_else(|| io::Error::from(io::ErrorKind::PermissionDenied))?;
+            return sys::rename_at(from_dir.as_fd(), from, from_dir.as_fd(), to_name);
+        }
+        match to.parent_dir()? {
+            (Some(to_dir), to_name) => {
                 sys::rename_at(from_dir.as_fd(), from, to_dir.as_fd(), to_name)
             }
-            _ => fs::rename(&self.host, &to.host),
+            (None, _) => fs::rename(&self.host, &to.host),
         }
     }
 }

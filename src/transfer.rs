@@ -1,7 +1,7 @@
 //! The only code that moves file bytes: downloads, uploads, ASCII conversion and the atomic
 //! upload (a hidden temporary file renamed over the target only when the upload completed).
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::ffi::OsStrExt;
@@ -296,15 +296,10 @@ impl AtomicUpload {
         &mut self.file
     }
 
-    /// Makes the upload visible under its name. Refuses to replace a directory.
+    /// Makes the upload visible under its name. rename(2) itself refuses to replace a
+    /// directory (EISDIR), so no extra check is needed.
     pub fn commit(mut self) -> io::Result<()> {
         self.file.flush()?;
-        if fs::symlink_metadata(self.target.host()).is_ok_and(|m| m.is_dir()) {
-            return Err(io::Error::new(
-                io::ErrorKind::IsADirectory,
-                "target is a directory",
-            ));
-        }
         self.temp.rename_to(&self.target)?;
         self.committed = true;
         Ok(())

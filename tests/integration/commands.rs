@@ -448,3 +448,64 @@ fn every_advertised_verb_is_exercised_by_a_test() {
         );
     }
 }
+
+#[test]
+fn listing_stops_at_its_bound_with_451() {
+    let s = TestServer::with(|c| c.max_list_entries = 5);
+    for i in 0..8 {
+        s.root.write(&format!("f{i}"), b"");
+    }
+    let mut c = s.anonymous();
+    for verb in ["LIST", "NLST", "MLSD"] {
+        let mut data = c.epsv();
+        c.expect(verb, 150);
+        let body = read_all(&mut data);
+        c.expect_final(451);
+        assert!(
+            body.split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count()
+                <= 7,
+            "{verb}"
+        );
+    }
+    c.expect("NOOP", 200);
+}
+
+/// 100,000 entries stream through the real binary without its memory growing with the listing
+/// (a listing built in memory first would need several MiB).
+#[test]
+fn huge_directory_lists_in_constant_memory() {
+    let dir = crate::support::TempDir::new("huge-dir");
+    for i in 0..100_000 {
+        std::fs::File::create(dir.path().join(format!("entry-with-a-longish-name-{i:06}")))
+            .unwrap();
+    }
+    let server = crate::support::process::Binary::start(&["-q", dir.path().to_str().unwrap()]);
+    let rss = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .unwrap()
+            .to_string();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let mut c = Client::connect(server.addr);
+    c.login("anonymous", "x");
+    assert_eq!(c.listing("NLST").len(), 100_000); // warm up: first-use allocations
+    let before = rss();
+    for verb in ["LIST", "MLSD", "NLST"] {
+        let lines = c.listing(verb);
+        assert!(lines.len() >= 100_000, "{verb}: {}", lines.len());
+    }
+    let grown_kib = rss().saturating_sub(before);
+    assert!(
+        grown_kib < 2048,
+        "RSS grew by {grown_kib} KiB while listing"
+    );
+}
