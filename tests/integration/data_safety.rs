@@ -356,9 +356,9 @@ fn login_timeout_closes_a_connection_that_only_sends_noop() {
     };
     let took = started.elapsed();
     assert_eq!(last.code, 421, "{}", last.text());
-    assert!(noops >= 5, "only {noops} NOOPs before 421");
+    assert!(noops >= 2, "only {noops} NOOPs before 421");
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
         "421 after {took:?}"
     );
     assert!(c.try_reply().is_none(), "still open after 421");
