@@ -36,6 +36,8 @@ pub enum FtpError {
     InvalidRestart,
     /// 451: a listing reached the bound on entries per command.
     ListingTooLong(u64),
+    /// 451: matching a LIST/NLST pattern took more work than one listing may.
+    PatternTooCostly,
     /// 550, 452, 552 or 451, from the `io::ErrorKind`.
     Io(io::Error),
 }
@@ -81,6 +83,9 @@ impl fmt::Display for FtpError {
                 f.write_str("Invalid REST parameter: beyond the end of the file.")
             }
             FtpError::ListingTooLong(n) => write!(f, "Listing stopped after {n} entries."),
+            FtpError::PatternTooCostly => {
+                f.write_str("Listing stopped: pattern too costly to match.")
+            }
             FtpError::Io(e) => f.write_str(io_text(e.kind())),
         }
     }
@@ -120,7 +125,7 @@ impl FtpError {
             FtpError::NoDataConnection | FtpError::DataConnection(_) => codes::CANT_OPEN_DATA,
             FtpError::TransferAborted => codes::TRANSFER_ABORTED,
             FtpError::InvalidRestart => codes::INVALID_REST,
-            FtpError::ListingTooLong(_) => codes::LOCAL_ERROR,
+            FtpError::ListingTooLong(_) | FtpError::PatternTooCostly => codes::LOCAL_ERROR,
             FtpError::Io(e) => io_code(e.kind()),
         }
     }

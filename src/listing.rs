@@ -342,3 +342,122 @@ mod tests {
         assert_eq!(facts.selected(), "type;perm;");
     }
 }
+
+/// A LIST/NLST argument whose last component holds `*` or `?` (tnftp's `mget *.txt` and
+/// ncftpget send `NLST *.txt` for the server to expand). Only the last component is a pattern,
+/// over one directory, so the work is bounded by that directory's size; the matcher also counts
+/// its steps against a budget shared by the whole listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob {
+    /// The directory part as the client gave it (`""`, `"/"`, `"sub/"`), put before each name
+    /// that NLST returns so the client can RETR it as is.
+    pub prefix: Vec<u8>,
+    pub pattern: Vec<u8>,
+}
+
+/// Steps of pattern matching allowed for one listing; past it the listing stops (451).
+pub const GLOB_STEP_BUDGET: u64 = 50_000_000;
+
+impl Glob {
+    /// Splits `arg` into directory and pattern when its last component is a pattern.
+    pub fn parse(arg: &[u8]) -> Option<Glob> {
+        let split = arg.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+        let (prefix, pattern) = arg.split_at(split);
+        let is_pattern = pattern.iter().any(|&b| b == b'*' || b == b'?');
+        // No name is longer than 255 bytes, so neither is a pattern that can match one.
+        (is_pattern && pattern.len() <= 255).then(|| Glob {
+            prefix: prefix.to_vec(),
+            pattern: pattern.to_vec(),
+        })
+    }
+
+    /// The directory to list: the prefix, or the working directory.
+    pub fn dir(&self) -> &[u8] {
+        if self.prefix.is_empty() {
+            b"."
+        } else {
+            &self.prefix
+        }
+    }
+
+    /// Whether `name` matches; `steps` is charged with the work done (a leading dot must be
+    /// matched literally, as in a shell).
+    pub fn matches(&self, name: &[u8], steps: &mut u64) -> bool {
+        if name.first() == Some(&b'.') && self.pattern.first() != Some(&b'.') {
+            return false;
+        }
+        wildcard_match(&self.pattern, name, steps)
+    }
+}
+
+/// `*` matches any run of bytes, `?` one byte; everything else itself. Greedy with a return to
+/// the last `*`: linear in practice, at most pattern x name steps.
+fn wildcard_match(pattern: &[u8], name: &[u8], steps: &mut u64) -> bool {
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        *steps += 1;
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == name[n] => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    p = sp + 1;
+                    n = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p.min(pattern.len())..].iter().all(|&b| b == b'*')
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::*;
+
+    fn m(pattern: &str, name: &str) -> bool {
+        Glob::parse(pattern.as_bytes())
+            .unwrap()
+            .matches(name.as_bytes(), &mut 0)
+    }
+
+    #[test]
+    fn patterns() {
+        assert!(m("*.txt", "a.txt"));
+        assert!(!m("*.txt", "a.txt.gz"));
+        assert!(m("a?c", "abc") && !m("a?c", "ac"));
+        assert!(m("*a*b*", "xxaxxbxx") && !m("*a*b*", "xxbxxaxx"));
+        assert!(m("*", "anything") && !m("*", ".hidden") && m(".*", ".hidden"));
+        assert!(m("**x", "x"));
+    }
+
+    #[test]
+    fn split_and_bound() {
+        let g = Glob::parse(b"/sub/*.txt").unwrap();
+        assert_eq!(
+            (g.prefix.as_slice(), g.pattern.as_slice(), g.dir()),
+            (&b"/sub/"[..], &b"*.txt"[..], &b"/sub/"[..])
+        );
+        assert_eq!(Glob::parse(b"*.txt").unwrap().dir(), b".");
+        assert!(
+            Glob::parse(b"dir*/file").is_none(),
+            "only the last component is a pattern"
+        );
+        assert!(Glob::parse(b"plain").is_none());
+        let mut steps = 0;
+        let name = vec![b'a'; 255];
+        let pattern = format!("{}b", "*a".repeat(100));
+        Glob::parse(pattern.as_bytes())
+            .unwrap()
+            .matches(&name, &mut steps);
+        assert!(steps <= 255 * 255, "{steps}");
+    }
+}

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::command::ListArg;
 use crate::error::{FtpError, FtpResult};
 use crate::jail::{JailedPath, RESERVED_PREFIX};
-use crate::listing::{self, EntryInfo, EntryKind, MlsxRole};
+use crate::listing::{self, EntryInfo, EntryKind, Glob, MlsxRole, GLOB_STEP_BUDGET};
 use crate::reply::{codes, Reply};
 use crate::session::Session;
 use crate::transfer::{Flow, TransferError};
@@ -120,11 +120,13 @@ fn write_directory(
     dir: &JailedPath,
     format: Format,
     show_hidden: bool,
+    glob: Option<&Glob>,
     out: &mut impl Write,
 ) -> Result<u64, TransferError> {
     let now = now();
     let limit = s.ctx.config.max_list_entries;
     let mut count = 0u64;
+    let mut glob_steps = 0u64;
     for (seen, entry) in fs::read_dir(dir.host())
         .map_err(TransferError::Disk)?
         .enumerate()
@@ -136,11 +138,23 @@ fn write_directory(
         if count >= limit {
             return Err(TransferError::Failed(FtpError::ListingTooLong(limit)));
         }
+        if let Some(glob) = glob {
+            if !glob.matches(entry.file_name().as_encoded_bytes(), &mut glob_steps) {
+                if glob_steps > GLOB_STEP_BUDGET {
+                    return Err(TransferError::Failed(FtpError::PatternTooCostly));
+                }
+                continue;
+            }
+        }
         let mut line = if format == Format::NamesOnly {
             let Some(name) = shown_name_only(s, dir, &entry, show_hidden) else {
                 continue;
             };
-            name.into_encoded_bytes()
+            // A pattern's matches go back with the directory as the client wrote it, ready
+            // for RETR.
+            let mut line = glob.map_or_else(Vec::new, |g| g.prefix.clone());
+            line.extend_from_slice(name.as_encoded_bytes());
+            line
         } else {
             let Some(shown) = examine(s, dir, entry.file_name(), format, show_hidden) else {
                 continue;
@@ -154,8 +168,23 @@ fn write_directory(
     Ok(count)
 }
 
+/// What LIST/NLST name: an existing path, or (when none exists under that name) a directory
+/// and a pattern for its last component.
+fn resolve_listing(s: &Session, given: &[u8]) -> Result<(JailedPath, Option<Glob>), FtpError> {
+    match s.resolve(given) {
+        Ok(path) => Ok((path, None)),
+        Err(FtpError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            match Glob::parse(given) {
+                Some(glob) => Ok((s.resolve(glob.dir())?, Some(glob))),
+                None => Err(FtpError::Io(e)),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn list_over_data(s: &mut Session, arg: &ListArg, format: Format) -> FtpResult {
-    let path = s.resolve(arg.path.as_deref().unwrap_or(b"."))?;
+    let (path, glob) = resolve_listing(s, arg.path.as_deref().unwrap_or(b"."))?;
     let meta = fs::metadata(path.host())?;
     let show_hidden = arg.all() || s.ctx.config.show_dotfiles;
     let name_as_given = arg.path.clone().unwrap_or_default();
@@ -164,7 +193,7 @@ fn list_over_data(s: &mut Session, arg: &ListArg, format: Format) -> FtpResult {
     let outcome = over_data_connection(s, preliminary, |s, data| {
         let mut out = BufWriter::with_capacity(LISTING_BUFFER, data);
         let count = if meta.is_dir() {
-            write_directory(s, &path, format, show_hidden, &mut out)?
+            write_directory(s, &path, format, show_hidden, glob.as_ref(), &mut out)?
         } else {
             let info = EntryInfo::from_metadata(&meta);
             let line = match format {
@@ -187,7 +216,8 @@ pub fn list(s: &mut Session, arg: &ListArg) -> FtpResult {
 }
 
 /// NLST: names only, one per line; for a directory the names inside it (not paths). Dot files,
-/// like LIST, only with `-a` (or `--show-dotfiles`).
+/// like LIST, only with `-a` (or `--show-dotfiles`). A `*`/`?` pattern in the last component
+/// lists the matching entries of that directory (LIST too).
 pub fn nlst(s: &mut Session, arg: &ListArg) -> FtpResult {
     list_over_data(s, arg, Format::NamesOnly)
 }
@@ -220,7 +250,7 @@ pub fn mlsd(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
             line.extend_from_slice(b"\r\n");
             out.write_all(&line).map_err(TransferError::Network)?;
         }
-        let count = write_directory(s, &path, Format::Machine, true, &mut out)?;
+        let count = write_directory(s, &path, Format::Machine, true, None, &mut out)?;
         out.flush().map_err(TransferError::Network)?;
         Ok(count)
     });

@@ -215,33 +215,22 @@ fn stor_resume(s: &mut Session, path: JailedPath, offset: u64) -> FtpResult {
     }
     file.set_len(offset)?;
     file.seek(SeekFrom::Start(offset))?;
-    let kind = s.state.transfer_type;
-    let preliminary = Reply::new(
-        codes::OPENING_DATA,
-        opening_text(kind, path.virtual_path().file_name(), None),
-    );
-    let started = Instant::now();
-    let outcome = over_data_connection(s, preliminary, |s, data| {
-        receive_into(s, data, &mut file, kind)
-    });
-    finish(
-        s,
-        "STOR",
-        &path,
-        started,
-        outcome,
-        Reply::new(codes::CLOSING_DATA, "Transfer complete."),
-    )
+    receive_in_place(s, "STOR", &path, file)
 }
 
 /// APPE: append in place (creating the file if needed).
 pub fn appe(s: &mut Session, arg: &[u8]) -> FtpResult {
     s.state.restart_offset = 0;
     let path = s.resolve_in_place(arg)?;
-    let mut file = transfer::open_in_place(&path, true)?;
+    let file = transfer::open_in_place(&path, true)?;
     if !file.metadata()?.is_file() {
         return Err(FtpError::NotAPlainFile);
     }
+    receive_in_place(s, "APPE", &path, file)
+}
+
+/// The upload of REST+STOR and APPE, into a file already opened and positioned.
+fn receive_in_place(s: &mut Session, verb: &str, path: &JailedPath, mut file: File) -> FtpResult {
     let kind = s.state.transfer_type;
     let preliminary = Reply::new(
         codes::OPENING_DATA,
@@ -253,8 +242,8 @@ pub fn appe(s: &mut Session, arg: &[u8]) -> FtpResult {
     });
     finish(
         s,
-        "APPE",
-        &path,
+        verb,
+        path,
         started,
         outcome,
         Reply::new(codes::CLOSING_DATA, "Transfer complete."),

@@ -111,3 +111,31 @@ fn busybox_ftpput_refused_on_a_read_only_server() {
     assert!(!run("busybox", &a, work.path(), 30).status.success());
     assert!(!s.root.path().join("f").exists());
 }
+
+/// BusyBox has no active mode: ftpget/ftpput always ask for a passive connection, EPSV first
+/// (PASV only when EPSV is refused), and have no option for PORT/EPRT. `-v` shows the commands.
+#[test]
+fn busybox_is_passive_only() {
+    if !have_busybox() {
+        return;
+    }
+    let s = TestServer::writable();
+    s.root.write("f", b"passive");
+    let work = TempDir::new("busybox");
+    let port = s.port().to_string();
+    let mut a = args("ftpget", &port, "anonymous", "x@y");
+    a.extend(["-v", "f", "f"]);
+    let out = run_ok("busybox", &a, work.path(), 30);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("cmd EPSV"), "{log}");
+    assert!(
+        !log.contains("cmd PORT") && !log.contains("cmd EPRT"),
+        "{log}"
+    );
+    assert_eq!(work.read("f"), b"passive");
+    let mut a = args("ftpput", &port, "anonymous", "x@y");
+    a.extend(["-v", "g", "f"]);
+    let out = run_ok("busybox", &a, work.path(), 30);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cmd EPSV"));
+    assert_eq!(s.root.read("g"), b"passive");
+}

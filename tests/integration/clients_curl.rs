@@ -1,5 +1,6 @@
 //! curl as a real client: downloads, uploads, listings, active mode, accounts, PASV, nested
-//! directory creation, quote commands and resume, with exit codes and bytes checked.
+//! directory creation, quote commands and resume, with exit codes and bytes checked; the
+//! `--ftp-method` variants and `-C -` both ways in each of EPSV, PASV, EPRT and PORT.
 
 use std::process::Output;
 
@@ -339,4 +340,151 @@ fn curl_resume_upload() {
     work.write("up.bin", &body);
     curl(&["-C", "-", "-T", "up.bin", &s.url("up.bin")], work.path());
     assert!(s.root.read("up.bin") == body, "resumed upload differs");
+}
+
+/// curl's four data-connection modes: EPSV (default), PASV (`--disable-epsv`), EPRT and PORT
+/// (`--ftp-port -`: the control connection's address, `--disable-eprt` for PORT).
+const DATA_MODES: [(&[&str], &str); 4] = [
+    (&[], "EPSV"),
+    (&["--disable-epsv"], "PASV"),
+    (&["--ftp-port", "-"], "EPRT"),
+    (&["--ftp-port", "-", "--disable-eprt"], "PORT"),
+];
+
+/// The commands curl sent, from `-v`.
+fn sent(out: &Output) -> Vec<String> {
+    stderr(out)
+        .lines()
+        .filter_map(|l| l.strip_prefix("> "))
+        .map(str::to_string)
+        .collect()
+}
+
+fn data_verbs_only(out: &Output, verb: &str) {
+    let used: Vec<String> = sent(out)
+        .into_iter()
+        .filter_map(|c| c.split(' ').next().map(str::to_string))
+        .filter(|v| ["PASV", "EPSV", "PORT", "EPRT"].contains(&v.as_str()))
+        .collect();
+    assert!(
+        !used.is_empty() && used.iter().all(|v| v == verb),
+        "{verb} expected: {used:?}"
+    );
+}
+
+/// `--ftp-method multicwd` (one CWD per level, the default), `singlecwd` (one CWD with the whole
+/// directory) and `nocwd` (no CWD: SIZE/RETR/LIST with the full path), for a download and a
+/// listing from a nested directory with a space in its name, in each data mode.
+#[test]
+fn curl_ftp_methods_nested_paths_in_every_data_mode() {
+    if !have_curl() {
+        return;
+    }
+    let s = TestServer::start();
+    let body = random_bytes(654_321, 9);
+    s.root.write("a/b c/d/f.bin", &body);
+    s.root.write("a/b c/d/g", b"g");
+    let work = TempDir::new("curl");
+    let file = s.url("a/b%20c/d/f.bin");
+    let dir = s.url("a/b%20c/d/");
+    let methods: [(&str, &[&str], &str, &str); 3] = [
+        (
+            "multicwd",
+            &["CWD a", "CWD b c", "CWD d"],
+            "RETR f.bin",
+            "NLST",
+        ),
+        ("singlecwd", &["CWD a/b c/d"], "RETR f.bin", "NLST"),
+        ("nocwd", &[], "RETR a/b c/d/f.bin", "NLST a/b c/d"),
+    ];
+    for (mode, verb) in DATA_MODES {
+        for (method, cwds, retr, nlst) in methods {
+            let mut args = vec!["-v", "--ftp-method", method];
+            args.extend_from_slice(mode);
+            let mut get = args.clone();
+            get.extend(["-o", "f.bin", &file]);
+            let out = curl(&get, work.path());
+            assert!(work.read("f.bin") == body, "{method} {verb}: bytes differ");
+            data_verbs_only(&out, verb);
+            let commands = sent(&out);
+            let sent_cwds: Vec<&String> =
+                commands.iter().filter(|c| c.starts_with("CWD")).collect();
+            assert_eq!(sent_cwds, cwds.to_vec(), "{method} {verb}");
+            assert!(
+                commands.contains(&retr.to_string()),
+                "{method}: {commands:?}"
+            );
+
+            let mut list = args.clone();
+            list.extend(["--list-only", &dir]);
+            let out = curl(&list, work.path());
+            let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect();
+            names.sort();
+            assert_eq!(names, ["f.bin", "g"], "{method} {verb}");
+            assert!(
+                sent(&out).contains(&nlst.to_string()),
+                "{method}: {:?}",
+                sent(&out)
+            );
+            std::fs::remove_file(work.path().join("f.bin")).unwrap();
+        }
+    }
+}
+
+/// `-C -` both ways in every data mode: a download resumes from the local length (REST), an
+/// upload from the remote length (SIZE, then APPE or REST + STOR; curl 7.88 uses APPE).
+#[test]
+fn curl_resume_both_ways_in_every_data_mode() {
+    if !have_curl() {
+        return;
+    }
+    let s = TestServer::writable();
+    let body = random_bytes(1_111_111, 10);
+    s.root.write("down.bin", &body);
+    let work = TempDir::new("curl");
+    work.write("up.bin", &body);
+    for (i, (mode, verb)) in DATA_MODES.into_iter().enumerate() {
+        let cut = 100_000 * (i + 1);
+        work.write("down.bin", &body[..cut]);
+        let mut args = vec!["-v", "-C", "-"];
+        args.extend_from_slice(mode);
+        let mut get = args.clone();
+        let url = s.url("down.bin");
+        get.extend(["-o", "down.bin", &url]);
+        let out = curl(&get, work.path());
+        data_verbs_only(&out, verb);
+        assert!(
+            sent(&out).contains(&format!("REST {cut}")),
+            "{:?}",
+            sent(&out)
+        );
+        assert!(
+            work.read("down.bin") == body,
+            "{verb}: resumed download differs"
+        );
+
+        s.root.write("up.bin", &body[..cut + 1]);
+        let mut put = args.clone();
+        let url = s.url("up.bin");
+        put.extend(["-T", "up.bin", &url]);
+        let out = curl(&put, work.path());
+        data_verbs_only(&out, verb);
+        let commands = sent(&out);
+        assert!(
+            commands.contains(&"SIZE up.bin".to_string()),
+            "{commands:?}"
+        );
+        assert!(
+            commands.contains(&"APPE up.bin".to_string())
+                || commands.contains(&format!("REST {}", cut + 1)),
+            "{commands:?}"
+        );
+        assert!(
+            s.root.read("up.bin") == body,
+            "{verb}: resumed upload differs"
+        );
+    }
 }

@@ -1,5 +1,7 @@
 //! lftp as a real client: `mirror` of a nested tree down and back up (passive with EPSV,
-//! passive with PASV, active), compared byte for byte, and `get -c` resuming a partial file.
+//! passive with PASV, active), compared byte for byte, `get -c` and `put -c` resuming partial
+//! files, and file management (`cls`, `ls`, `mkdir -p`, `rmdir`, `mv`, `rm`, `mrm`, `chmod`,
+//! `cat`) in each mode.
 
 use crate::support::external::{self, lftp};
 use crate::support::{random_bytes, tree, TempDir, TestServer};
@@ -107,4 +109,81 @@ fn lftp_put_resumes_a_partial_upload() {
     let out = lftp("debug 10; put -c up.bin", &s.url(""), work.path());
     assert!(String::from_utf8_lossy(&out.stderr).contains("---> REST 300000"));
     assert!(s.root.read("up.bin") == body, "resumed upload differs");
+}
+
+/// The file-management part of the scenario set, in each data mode: `cls` (MLSD) and `ls`
+/// (LIST), `mkdir -p`, `rmdir`, `mv` (RNFR/RNTO), `rm`, `rm -r`, `mrm` with a pattern (lftp
+/// globs on its side), `chmod` (SITE CHMOD), `cat`, `get -c` and `put -c`.
+fn file_management(settings: &str, data_verbs: &[&str]) {
+    let s = TestServer::writable();
+    let body = random_bytes(800_001, 23);
+    s.root.write("dir/f.bin", &body);
+    s.root.write("dir/old name", b"renamed");
+    s.root.write("gone.txt", b"x");
+    s.root.write("a.tmp", b"x");
+    s.root.write("b.tmp", b"x");
+    s.root.write("tree/x/y", b"x");
+    s.root.write("cat.txt", b"meow\n");
+    s.root.write("part.bin", &body);
+    s.root.write("resumed.bin", &body[..123_456]);
+    let work = TempDir::new("lftp");
+    work.write("part.bin", &body[..345_678]);
+    work.write("resumed.bin", &body);
+    let out = lftp(
+        &format!(
+            "debug 10; {settings}cls -1 dir; ls; mkdir -p new/deeper; rmdir new/deeper; \
+             mv 'dir/old name' 'new/new name'; rm gone.txt; mrm *.tmp; rm -r tree; \
+             chmod 600 cat.txt; cat cat.txt; get -c part.bin; put -c resumed.bin"
+        ),
+        &s.url(""),
+        work.path(),
+    );
+    check_data_verbs(&out, data_verbs);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("---> MLSD"), "cls uses MLSD");
+    assert!(stdout.contains("dir/f.bin\ndir/old name\n"), "{stdout}");
+    assert!(
+        stdout.contains(" gone.txt\n") && stdout.contains("\nd"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("meow\n"), "{stdout}");
+    assert!(s.root.path().join("new").is_dir());
+    assert!(!s.root.path().join("new/deeper").exists());
+    assert_eq!(s.root.read("new/new name"), b"renamed");
+    assert!(!s.root.path().join("dir/old name").exists());
+    for gone in ["gone.txt", "a.tmp", "b.tmp", "tree"] {
+        assert!(!s.root.path().join(gone).exists(), "{gone} still there");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(s.root.path().join("cat.txt"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(log.contains("---> REST 345678"), "get -c");
+    assert!(work.read("part.bin") == body, "get -c differs");
+    assert!(log.contains("---> REST 123456"), "put -c");
+    assert!(s.root.read("resumed.bin") == body, "put -c differs");
+}
+
+#[test]
+fn lftp_file_management_passive_epsv() {
+    if have_lftp() {
+        file_management("set ftp:prefer-epsv yes; ", &["EPSV"]);
+    }
+}
+
+#[test]
+fn lftp_file_management_passive_pasv() {
+    if have_lftp() {
+        file_management("set ftp:prefer-epsv no; ", &["PASV"]);
+    }
+}
+
+#[test]
+fn lftp_file_management_active() {
+    if have_lftp() {
+        file_management("set ftp:passive-mode off; ", &["PORT", "EPRT"]);
+    }
 }

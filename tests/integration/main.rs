@@ -1,5 +1,6 @@
 //! Integration tests, built as one binary: the server runs in-process on 127.0.0.1 port 0 and is
-//! driven by a raw client and by real clients (curl, lftp, Python ftplib, BusyBox).
+//! driven by a raw client and by real clients (curl, lftp, wget, Python ftplib, BusyBox, tnftp,
+//! NcFTP).
 
 mod support;
 
@@ -7,7 +8,10 @@ mod binary;
 mod clients_busybox;
 mod clients_curl;
 mod clients_lftp;
+mod clients_ncftp;
 mod clients_python;
+mod clients_tnftp;
+mod clients_wget;
 mod commands;
 mod data_safety;
 mod generated_input;

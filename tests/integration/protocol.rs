@@ -359,3 +359,23 @@ fn session_caps_refuse_with_421() {
     let _ = d.cmd("QUIT");
     let _ = std::io::stdout().flush();
 }
+
+#[test]
+fn nlst_and_list_expand_a_pattern_in_the_last_component() {
+    let s = TestServer::start();
+    s.root.write("a.txt", b"");
+    s.root.write("b.txt", b"");
+    s.root.write(".h.txt", b"");
+    s.root.write("c.dat", b"");
+    s.root.write("sub/d.txt", b"");
+    let mut c = s.anonymous();
+    let mut names = c.nlst("NLST *.txt");
+    names.sort();
+    assert_eq!(names, ["a.txt", "b.txt"]);
+    assert_eq!(c.nlst("NLST sub/*.txt"), ["sub/d.txt"]);
+    assert_eq!(c.nlst("NLST /sub/?.txt"), ["/sub/d.txt"]);
+    assert_eq!(c.listing("LIST *.dat").len(), 1);
+    assert!(c.nlst("NLST *.none").is_empty());
+    c.expect("NLST nodir/*.txt", 550);
+    c.expect("NLST ../../etc/*", 550);
+}

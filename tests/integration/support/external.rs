@@ -1,8 +1,9 @@
 //! Real FTP clients as child processes, each under `timeout(1)`. A missing client skips its
 //! test with one loud line naming the install command, except under CI=true, where it fails.
 
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// True when `tool` is on PATH. Otherwise prints why the test is skipped (or panics in CI).
 pub fn available(tool: &str, install: &str) -> bool {
@@ -20,19 +21,54 @@ pub fn available(tool: &str, install: &str) -> bool {
 
 /// Runs `program args` with a hard time limit, in `dir`.
 pub fn run(program: &str, args: &[&str], dir: &Path, seconds: u32) -> Output {
+    run_with(program, args, dir, seconds, None, &[])
+}
+
+/// Like `run`, with `input` written to the client's stdin (then closed) and extra environment
+/// variables. stdin is fed from its own thread, so a client that writes a lot before it reads
+/// cannot deadlock the test.
+pub fn run_with(
+    program: &str,
+    args: &[&str],
+    dir: &Path,
+    seconds: u32,
+    input: Option<&[u8]>,
+    envs: &[(&str, &str)],
+) -> Output {
     let limit = seconds.to_string();
     let mut full = vec!["-k", "5", limit.as_str(), program];
     full.extend_from_slice(args);
-    Command::new("timeout")
+    let mut child = Command::new("timeout")
         .args(&full)
         .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"))
+        .envs(envs.iter().copied())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    let feeder = child.stdin.take().map(|mut stdin| {
+        let bytes = input.unwrap_or_default().to_vec();
+        std::thread::spawn(move || {
+            // The client may exit without reading everything; that is its business.
+            let _ = stdin.write_all(&bytes);
+        })
+    });
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("wait for {program}: {e}"));
+    if let Some(feeder) = feeder {
+        feeder.join().expect("stdin feeder");
+    }
+    out
 }
 
-/// Runs and asserts success, showing the client's output on failure.
-pub fn run_ok(program: &str, args: &[&str], dir: &Path, seconds: u32) -> Output {
-    let out = run(program, args, dir, seconds);
+/// Asserts that a client run succeeded, showing its output otherwise.
+pub fn assert_ok(program: &str, args: &[&str], out: &Output) {
     assert!(
         out.status.success(),
         "{program} {args:?} failed ({:?})\nstdout: {}\nstderr: {}",
@@ -40,6 +76,12 @@ pub fn run_ok(program: &str, args: &[&str], dir: &Path, seconds: u32) -> Output 
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs and asserts success, showing the client's output on failure.
+pub fn run_ok(program: &str, args: &[&str], dir: &Path, seconds: u32) -> Output {
+    let out = run(program, args, dir, seconds);
+    assert_ok(program, args, &out);
     out
 }
 
