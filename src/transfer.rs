@@ -287,16 +287,23 @@ fn crlf_to_lf(input: &[u8], pending_cr: bool, out: &mut Vec<u8>) -> bool {
 }
 
 /// Opens a file for download: must be a regular file (a FIFO or device is refused; the open
-/// is non-blocking, so a FIFO cannot hang the session first).
+/// is non-blocking, so a FIFO cannot hang the session first). A Unix socket cannot be opened at
+/// all (ENXIO): that too is "not a regular file", not a local error.
 pub fn open_for_download(path: &JailedPath) -> io::Result<File> {
-    let file = path.open(Access::Read)?;
+    let file = path
+        .open(Access::Read)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => not_a_regular_file(),
+            _ => e,
+        })?;
     if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
+        return Err(not_a_regular_file());
     }
     Ok(file)
+}
+
+fn not_a_regular_file() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
 }
 
 /// Opens a file to write in place: REST+STOR (resume at `offset`) and APPE. Resuming means

@@ -8,6 +8,7 @@ pub mod client;
 pub mod external;
 pub mod process;
 pub mod sockets;
+pub mod sys;
 pub mod tree;
 
 use std::fs;
