@@ -386,7 +386,12 @@ impl Command {
     /// Logs use [`Command::loggable`] instead, which hides the password.
     pub fn to_line(&self) -> Vec<u8> {
         use Command::*;
-        let verb = self.verb().as_bytes();
+        // An unknown verb goes out as the client's bytes: `verb()` has no name for one that is
+        // not UTF-8.
+        let verb = match self {
+            Unknown(verb) => verb.as_slice(),
+            _ => self.verb().as_bytes(),
+        };
         let arg: Option<Vec<u8>> = match self {
             User(a) | Pass(a) | Host(a) | Clnt(a) | Cwd(a) | Retr(a) | Stor(a) | Appe(a)
             | Mkd(a) | Rmd(a) | Dele(a) | Rnfr(a) | Rnto(a) | Size(a) | Mdtm(a) => Some(a.clone()),
@@ -507,6 +512,10 @@ mod tests {
 
     fn ok(line: &str) -> Command {
         parse(line.as_bytes()).unwrap()
+    }
+
+    fn ok_bytes(line: &[u8]) -> Command {
+        parse(line).unwrap()
     }
 
     #[test]
@@ -727,6 +736,14 @@ mod tests {
             let cmd = ok(line);
             assert_eq!(parse(&cmd.to_line()), Ok(cmd.clone()), "{line}");
         }
+    }
+
+    #[test]
+    fn unknown_non_utf8_verb_prints_back_as_itself() {
+        // Found by fuzz/command_parser: printed as "?", which parses to Unknown("?").
+        let cmd = ok_bytes(b"SITE\xFF WHO");
+        assert_eq!(cmd, Command::Unknown(b"SITE\xFF".to_vec()));
+        assert_eq!(parse(&cmd.to_line()), Ok(cmd));
     }
 
     #[test]
