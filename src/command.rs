@@ -268,6 +268,10 @@ pub mod args {
             Some(space) => (&arg[..space], &arg[space + 1..]),
             None => (arg, &b""[..]),
         };
+        if name.is_empty() {
+            // `OPTS  x`: no name to keep, and `OptsArg::Unknown(b"")` could not be printed back.
+            return Err(ParseError::BadArgument("expected an option name"));
+        }
         let name = name.to_ascii_uppercase();
         match name.as_slice() {
             b"UTF8" | b"UTF-8" => match value.to_ascii_uppercase().as_slice() {
@@ -297,6 +301,10 @@ pub mod args {
         let arg = arg.ok_or(ParseError::MissingArgument)?;
         let mut words = arg.splitn(3, |&b| b == b' ');
         let name = words.next().unwrap_or_default().to_ascii_uppercase();
+        if name.is_empty() {
+            // `SITE  x`: as for OPTS, an empty name is no command.
+            return Err(ParseError::BadArgument("expected a SITE command"));
+        }
         let bad_mode = ParseError::BadArgument("expected an octal mode");
         match name.as_slice() {
             b"HELP" => Ok(SiteArg::Help),
@@ -744,6 +752,29 @@ mod tests {
         let cmd = ok_bytes(b"SITE\xFF WHO");
         assert_eq!(cmd, Command::Unknown(b"SITE\xFF".to_vec()));
         assert_eq!(parse(&cmd.to_line()), Ok(cmd));
+    }
+
+    #[test]
+    fn opts_and_site_need_a_name() {
+        // Found by fuzz/command_parser: `OPTS  x` gave Opts(Unknown("")), printed as "OPTS ",
+        // which is a missing argument. The same held for SITE.
+        for line in [
+            "OPTS  x",
+            "OPTS  ",
+            "SITE  x",
+            "SITE  CHMOD 644 f",
+            "SITE  ",
+        ] {
+            assert!(
+                matches!(parse(line.as_bytes()), Err(ParseError::BadArgument(_))),
+                "{line}"
+            );
+        }
+        assert_eq!(ok("OPTS x"), Command::Opts(OptsArg::Unknown(b"X".to_vec())));
+        assert_eq!(
+            ok("SITE x y"),
+            Command::Site(SiteArg::Unknown(b"X".to_vec()))
+        );
     }
 
     #[test]
