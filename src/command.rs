@@ -404,7 +404,13 @@ impl Command {
             User(a) | Pass(a) | Host(a) | Clnt(a) | Cwd(a) | Retr(a) | Stor(a) | Appe(a)
             | Mkd(a) | Rmd(a) | Dele(a) | Rnfr(a) | Rnto(a) | Size(a) | Mdtm(a) => Some(a.clone()),
             Help(a) | Mlsd(a) | Mlst(a) => a.clone(),
-            Stat(a) => a.as_ref().map(list_arg_line),
+            // `STAT -` (an option word with no letters) lists the working directory, unlike a
+            // bare STAT (the server status), so an empty listing argument is printed as `-`.
+            Stat(a) => a.as_ref().map(|a| {
+                Some(list_arg_line(a))
+                    .filter(|l| !l.is_empty())
+                    .unwrap_or_else(|| b"-".to_vec())
+            }),
             List(a) | Nlst(a) => Some(list_arg_line(a)).filter(|l| !l.is_empty()),
             Type(t) => Some(match t {
                 Some(TransferType::Ascii) => b"A".to_vec(),
@@ -775,6 +781,18 @@ mod tests {
             ok("SITE x y"),
             Command::Site(SiteArg::Unknown(b"X".to_vec()))
         );
+    }
+
+    #[test]
+    fn stat_with_an_empty_listing_argument_stays_a_listing() {
+        // Found by fuzz/command_parser: `STAT -` printed as "STAT ", which is the status.
+        for line in ["STAT -", "STAT - -"] {
+            let cmd = ok(line);
+            assert_eq!(cmd, Command::Stat(Some(ListArg::default())), "{line}");
+            assert_eq!(parse(&cmd.to_line()), Ok(cmd), "{line}");
+        }
+        assert_eq!(ok("STAT"), Command::Stat(None));
+        assert_eq!(parse(&ok("STAT").to_line()), Ok(Command::Stat(None)));
     }
 
     #[test]
