@@ -267,13 +267,18 @@ pub mod args {
             .iter()
             .position(|&b| b == b' ')
             .ok_or(ParseError::MissingArgument)?;
-        let time = CivilTime::parse_ftp_timestamp(&arg[..space])
-            .ok_or(ParseError::BadArgument("expected YYYYMMDDHHMMSS"))?;
+        let bad_time = ParseError::BadArgument("expected YYYYMMDDHHMMSS");
+        let time = CivilTime::parse_ftp_timestamp(&arg[..space]).ok_or(bad_time)?;
         let path = &arg[space + 1..];
         if path.is_empty() {
             return Err(ParseError::MissingArgument);
         }
-        Ok((time.to_unix(), path.to_vec()))
+        let unix = time.to_unix();
+        // A leap second on 9999-12-31 23:59:60 is the year 10000, which has no YYYY form.
+        if CivilTime::from_unix(unix).year > 9999 {
+            return Err(bad_time);
+        }
+        Ok((unix, path.to_vec()))
     }
 
     pub fn opts(arg: Option<&[u8]>) -> Result<OptsArg, ParseError> {
@@ -823,6 +828,20 @@ mod tests {
         }
         assert_eq!(ok("STAT"), Command::Stat(None));
         assert_eq!(parse(&ok("STAT").to_line()), Ok(Command::Stat(None)));
+    }
+
+    #[test]
+    fn mfmt_leap_second_at_the_end_of_9999_is_refused() {
+        // Found by review while writing fuzz/command_parser: 99991231235960 is 10000-01-01
+        // 00:00:00, printed as the 15-digit "100000101000000", which does not parse.
+        assert!(matches!(
+            parse(b"MFMT 99991231235960 f"),
+            Err(ParseError::BadArgument(_))
+        ));
+        for line in ["MFMT 99991231235959 f", "MFMT 20161231235960 f"] {
+            let cmd = ok(line);
+            assert_eq!(parse(&cmd.to_line()), Ok(cmd), "{line}");
+        }
     }
 
     #[test]
