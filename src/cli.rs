@@ -1,6 +1,7 @@
 //! Command-line flags: a pure function from arguments to a [`Config`] (or a usage error).
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use getopts::{Matches, Options};
@@ -144,6 +145,43 @@ fn options() -> Options {
         "show-dotfiles",
         "LIST and NLST show dot files even without -a",
     );
+    o.optopt(
+        "",
+        "banner",
+        &format!(
+            "text of the 220 greeting (default \"{}\")",
+            config::DEFAULT_BANNER
+        ),
+        "TEXT",
+    );
+    o.optopt(
+        "",
+        "max-rate",
+        "most bytes per second for each transfer, with K or M for KiB/MiB (default: unlimited)",
+        "RATE",
+    );
+    o.optflag(
+        "",
+        "port-20",
+        "active-mode data connections come from the control port minus one, 20 when serving on 21 (default: off)",
+    );
+    o.optopt(
+        "",
+        "xferlog",
+        "append one xferlog-format line per transfer to FILE (default: none)",
+        "FILE",
+    );
+    o.optflag(
+        "i",
+        "inetd",
+        "serve one session on stdin/stdout, for inetd, xinetd, tcpsvd and systemd Accept=yes (default: off)",
+    );
+    o.optopt(
+        "",
+        "pidfile",
+        "write the process id to FILE once listening, remove it on exit (default: none)",
+        "FILE",
+    );
     o.optflag("v", "verbose", "log every command (debug level)");
     o.optflag("q", "quiet", "log warnings and errors only");
     o.optflag("h", "help", "print this help");
@@ -154,7 +192,7 @@ fn options() -> Options {
 /// The usage text that `--help` and usage errors print.
 pub fn usage() -> String {
     options().usage(
-        "Usage: tinyftpd [OPTIONS] [DIR]\n\nServes DIR (default: the current directory) over FTP, anonymous and read-only unless flags say otherwise.\nLogging also follows RUST_LOG.",
+        "Usage: tinyftpd [OPTIONS] [DIR]\n\nServes DIR (default: the current directory) over FTP, anonymous and read-only unless flags say otherwise.\nStarted by systemd with LISTEN_FDS, it serves on the sockets passed instead of binding.\nRuns in the foreground. Logging goes to stderr and follows RUST_LOG.",
     )
 }
 
@@ -242,7 +280,60 @@ fn config_from(m: &Matches) -> Result<Config, UsageError> {
     if let Some(secs) = positive::<u64>(m, "data-timeout")? {
         c.data_timeout = Duration::from_secs(secs);
     }
+    if let Some(text) = m.opt_str("banner") {
+        c.banner = parse_banner(&text)?;
+    }
+    if let Some(rate) = m.opt_str("max-rate") {
+        c.max_rate = Some(parse_rate(&rate)?);
+    }
+    c.port_20 = m.opt_present("port-20");
+    c.xferlog = m.opt_str("xferlog").map(PathBuf::from);
+    c.inetd = m.opt_present("inetd");
+    c.pidfile = m.opt_str("pidfile").map(PathBuf::from);
+    if c.inetd && c.pidfile.is_some() {
+        return Err(UsageError(
+            "--pidfile does not apply to --inetd, where each session is its own process".into(),
+        ));
+    }
     Ok(c)
+}
+
+/// `--banner`: one line of printable text (a CR or LF would end the reply early).
+fn parse_banner(text: &str) -> Result<String, UsageError> {
+    if text.chars().any(char::is_control) {
+        return Err(UsageError(
+            "--banner: the text must be one line without control characters".into(),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// `--max-rate`: bytes per second, with an optional `K` (KiB) or `M` (MiB) suffix.
+pub fn parse_rate(text: &str) -> Result<u64, UsageError> {
+    let bad = || {
+        UsageError(format!(
+            "--max-rate: expected bytes per second such as 500000, 200K or 2M, got '{text}'"
+        ))
+    };
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&text[..i], 1024),
+        Some((i, 'm' | 'M')) => (&text[..i], 1024 * 1024),
+        _ => (text, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let rate = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(bad)?;
+    if rate == 0 {
+        return Err(UsageError(
+            "--max-rate must be at least 1 (leave it out for no limit)".into(),
+        ));
+    }
+    Ok(rate)
 }
 
 fn number<T: std::str::FromStr>(m: &Matches, name: &str) -> Result<Option<T>, UsageError> {
@@ -448,6 +539,63 @@ mod tests {
         assert!(usage_error(&["--frobnicate"]).contains("frobnicate"));
         assert!(usage_error(&["a", "b"]).contains("DIR"));
         assert!(usage_error(&["-v", "-q"]).contains("-q"));
+    }
+
+    #[test]
+    fn operations_flags() {
+        let c = serve(&[
+            "--banner",
+            "Scanner drop box",
+            "--max-rate",
+            "200K",
+            "--port-20",
+            "--xferlog",
+            "/var/log/xferlog",
+            "--pidfile",
+            "/run/tinyftpd.pid",
+        ]);
+        assert_eq!(c.banner, "Scanner drop box");
+        assert_eq!(c.max_rate, Some(200 * 1024));
+        assert!(c.port_20 && !c.inetd);
+        assert_eq!(c.xferlog, Some(PathBuf::from("/var/log/xferlog")));
+        assert_eq!(c.pidfile, Some(PathBuf::from("/run/tinyftpd.pid")));
+        let c = serve(&["-i"]);
+        assert!(c.inetd && c.pidfile.is_none() && c.xferlog.is_none());
+        assert_eq!(c.banner, config::DEFAULT_BANNER);
+        assert!(!c.banner.contains(env!("CARGO_PKG_VERSION")));
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("1"), Ok(1));
+        assert_eq!(parse_rate("500000"), Ok(500_000));
+        assert_eq!(parse_rate("200k"), Ok(204_800));
+        assert_eq!(parse_rate("2M"), Ok(2 * 1024 * 1024));
+        for bad in [
+            "",
+            "K",
+            "0",
+            "0K",
+            "-5",
+            "1.5M",
+            "10G",
+            "1 K",
+            "99999999999999999999",
+        ] {
+            assert!(parse_rate(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(parse_rate("18446744073709551615M").is_err());
+    }
+
+    #[test]
+    fn bad_operations_values() {
+        assert!(usage_error(&["--banner", "two\r\nlines"]).contains("--banner"));
+        assert!(usage_error(&["--max-rate", "fast"]).contains("--max-rate"));
+        assert!(usage_error(&["--inetd", "--pidfile", "/x"]).contains("--pidfile"));
+        assert!(usage_error(&["--pasv-ports", ""]).contains("--pasv-ports"));
+        assert!(usage_error(&["--pasv-ports", "5000"]).contains("--pasv-ports"));
+        assert!(usage_error(&["--pasv-ports", "5000-"]).contains("--pasv-ports"));
+        assert!(usage_error(&["--pasv-address", "ftp.example.com"]).contains("--pasv-address"));
     }
 
     #[test]

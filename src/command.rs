@@ -267,13 +267,18 @@ pub mod args {
             .iter()
             .position(|&b| b == b' ')
             .ok_or(ParseError::MissingArgument)?;
-        let time = CivilTime::parse_ftp_timestamp(&arg[..space])
-            .ok_or(ParseError::BadArgument("expected YYYYMMDDHHMMSS"))?;
+        let bad_time = ParseError::BadArgument("expected YYYYMMDDHHMMSS");
+        let time = CivilTime::parse_ftp_timestamp(&arg[..space]).ok_or(bad_time)?;
         let path = &arg[space + 1..];
         if path.is_empty() {
             return Err(ParseError::MissingArgument);
         }
-        Ok((time.to_unix(), path.to_vec()))
+        let unix = time.to_unix();
+        // A leap second on 9999-12-31 23:59:60 is the year 10000, which has no YYYY form.
+        if CivilTime::from_unix(unix).year > 9999 {
+            return Err(bad_time);
+        }
+        Ok((unix, path.to_vec()))
     }
 
     pub fn opts(arg: Option<&[u8]>) -> Result<OptsArg, ParseError> {
@@ -282,6 +287,10 @@ pub mod args {
             Some(space) => (&arg[..space], &arg[space + 1..]),
             None => (arg, &b""[..]),
         };
+        if name.is_empty() {
+            // `OPTS  x`: no name to keep, and `OptsArg::Unknown(b"")` could not be printed back.
+            return Err(ParseError::BadArgument("expected an option name"));
+        }
         let name = name.to_ascii_uppercase();
         match name.as_slice() {
             b"UTF8" | b"UTF-8" => match value.to_ascii_uppercase().as_slice() {
@@ -311,6 +320,10 @@ pub mod args {
         let arg = arg.ok_or(ParseError::MissingArgument)?;
         let mut words = arg.splitn(3, |&b| b == b' ');
         let name = words.next().unwrap_or_default().to_ascii_uppercase();
+        if name.is_empty() {
+            // `SITE  x`: as for OPTS, an empty name is no command.
+            return Err(ParseError::BadArgument("expected a SITE command"));
+        }
         let bad_mode = ParseError::BadArgument("expected an octal mode");
         match name.as_slice() {
             b"HELP" => Ok(SiteArg::Help),
@@ -400,12 +413,23 @@ impl Command {
     /// Logs use [`Command::loggable`] instead, which hides the password.
     pub fn to_line(&self) -> Vec<u8> {
         use Command::*;
-        let verb = self.verb().as_bytes();
+        // An unknown verb goes out as the client's bytes: `verb()` has no name for one that is
+        // not UTF-8.
+        let verb = match self {
+            Unknown(verb) => verb.as_slice(),
+            _ => self.verb().as_bytes(),
+        };
         let arg: Option<Vec<u8>> = match self {
             User(a) | Pass(a) | Host(a) | Clnt(a) | Cwd(a) | Retr(a) | Stor(a) | Appe(a)
             | Mkd(a) | Rmd(a) | Dele(a) | Rnfr(a) | Rnto(a) | Size(a) | Mdtm(a) => Some(a.clone()),
             Help(a) | Mlsd(a) | Mlst(a) => a.clone(),
-            Stat(a) => a.as_ref().map(list_arg_line),
+            // `STAT -` (an option word with no letters) lists the working directory, unlike a
+            // bare STAT (the server status), so an empty listing argument is printed as `-`.
+            Stat(a) => a.as_ref().map(|a| {
+                Some(list_arg_line(a))
+                    .filter(|l| !l.is_empty())
+                    .unwrap_or_else(|| b"-".to_vec())
+            }),
             List(a) | Nlst(a) => Some(list_arg_line(a)).filter(|l| !l.is_empty()),
             Type(t) => Some(match t {
                 Some(TransferType::Ascii) => b"A".to_vec(),
@@ -521,6 +545,10 @@ mod tests {
 
     fn ok(line: &str) -> Command {
         parse(line.as_bytes()).unwrap()
+    }
+
+    fn ok_bytes(line: &[u8]) -> Command {
+        parse(line).unwrap()
     }
 
     #[test]
@@ -756,6 +784,63 @@ mod tests {
         for line in lines {
             let cmd = ok(line);
             assert_eq!(parse(&cmd.to_line()), Ok(cmd.clone()), "{line}");
+        }
+    }
+
+    #[test]
+    fn unknown_non_utf8_verb_prints_back_as_itself() {
+        // Found by fuzz/command_parser: printed as "?", which parses to Unknown("?").
+        let cmd = ok_bytes(b"SITE\xFF WHO");
+        assert_eq!(cmd, Command::Unknown(b"SITE\xFF".to_vec()));
+        assert_eq!(parse(&cmd.to_line()), Ok(cmd));
+    }
+
+    #[test]
+    fn opts_and_site_need_a_name() {
+        // Found by fuzz/command_parser: `OPTS  x` gave Opts(Unknown("")), printed as "OPTS ",
+        // which is a missing argument. The same held for SITE.
+        for line in [
+            "OPTS  x",
+            "OPTS  ",
+            "SITE  x",
+            "SITE  CHMOD 644 f",
+            "SITE  ",
+        ] {
+            assert!(
+                matches!(parse(line.as_bytes()), Err(ParseError::BadArgument(_))),
+                "{line}"
+            );
+        }
+        assert_eq!(ok("OPTS x"), Command::Opts(OptsArg::Unknown(b"X".to_vec())));
+        assert_eq!(
+            ok("SITE x y"),
+            Command::Site(SiteArg::Unknown(b"X".to_vec()))
+        );
+    }
+
+    #[test]
+    fn stat_with_an_empty_listing_argument_stays_a_listing() {
+        // Found by fuzz/command_parser: `STAT -` printed as "STAT ", which is the status.
+        for line in ["STAT -", "STAT - -"] {
+            let cmd = ok(line);
+            assert_eq!(cmd, Command::Stat(Some(ListArg::default())), "{line}");
+            assert_eq!(parse(&cmd.to_line()), Ok(cmd), "{line}");
+        }
+        assert_eq!(ok("STAT"), Command::Stat(None));
+        assert_eq!(parse(&ok("STAT").to_line()), Ok(Command::Stat(None)));
+    }
+
+    #[test]
+    fn mfmt_leap_second_at_the_end_of_9999_is_refused() {
+        // Found by review while writing fuzz/command_parser: 99991231235960 is 10000-01-01
+        // 00:00:00, printed as the 15-digit "100000101000000", which does not parse.
+        assert!(matches!(
+            parse(b"MFMT 99991231235960 f"),
+            Err(ParseError::BadArgument(_))
+        ));
+        for line in ["MFMT 99991231235959 f", "MFMT 20161231235960 f"] {
+            let cmd = ok(line);
+            assert_eq!(parse(&cmd.to_line()), Ok(cmd), "{line}");
         }
     }
 

@@ -13,6 +13,8 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_LIST_ENTRIES: u64 = 1_000_000;
 pub const DEFAULT_DATA_TIMEOUT: Duration = Duration::from_secs(30);
+/// The 220 greeting: names the software but not its version, so scanners learn less.
+pub const DEFAULT_BANNER: &str = "tinyftpd ready.";
 
 /// A named login, from `-u NAME:PASSWORD[:ro|:rw]` or a line of `--users FILE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +78,20 @@ pub struct Config {
     pub max_list_entries: u64,
     /// The pause after a failed login, which slows password guessing (not a flag; tests set 0).
     pub login_failure_delay: Duration,
+    /// The text of the 220 greeting (`--banner`); one line, no control characters.
+    pub banner: String,
+    /// Serve one session on stdin/stdout, which inetd and friends made the accepted socket
+    /// (`--inetd`).
+    pub inetd: bool,
+    /// Where to write the process id once listening (`--pidfile`).
+    pub pidfile: Option<PathBuf>,
+    /// Where to log one xferlog(5) line per transfer (`--xferlog`).
+    pub xferlog: Option<PathBuf>,
+    /// Most bytes per second of each file transfer (`--max-rate`); `None` is unlimited.
+    pub max_rate: Option<u64>,
+    /// Active-mode data connections come from the control connection's local port minus one,
+    /// RFC 959's port 20 (`--port-20`).
+    pub port_20: bool,
 }
 
 impl Config {
@@ -103,6 +119,12 @@ impl Config {
             login_failure_delay: Duration::from_secs(1),
             login_timeout: DEFAULT_LOGIN_TIMEOUT,
             max_list_entries: DEFAULT_MAX_LIST_ENTRIES,
+            banner: DEFAULT_BANNER.to_string(),
+            inetd: false,
+            pidfile: None,
+            xferlog: None,
+            max_rate: None,
+            port_20: false,
         }
     }
 

@@ -89,9 +89,37 @@ pub fn check_active_target(target: SocketAddr, peer_ip: IpAddr) -> Result<(), Ft
     }
 }
 
-/// Connects to the client for an active-mode transfer.
-pub fn connect_active(target: SocketAddr, timeout: Duration) -> Result<TcpStream, FtpError> {
-    TcpStream::connect_timeout(&target, timeout).map_err(FtpError::DataConnection)
+/// Connects to the client for an active-mode transfer, from `source` when given (`--port-20`),
+/// else from a port the kernel picks.
+pub fn connect_active(
+    target: SocketAddr,
+    source: Option<SocketAddr>,
+    timeout: Duration,
+) -> Result<TcpStream, FtpError> {
+    match source {
+        None => TcpStream::connect_timeout(&target, timeout),
+        Some(source) => sys::connect_from(source, target, timeout).inspect_err(|e| {
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                log::warn!("--port-20: binding {source} needs root or CAP_NET_BIND_SERVICE: {e}");
+            } else {
+                log::warn!("--port-20: connecting from {source} to {target}: {e}");
+            }
+        }),
+    }
+    .map_err(FtpError::DataConnection)
+}
+
+/// RFC 959's default data port, L-1, for `--port-20`: the control connection's local address
+/// with the port below it, in the address family of the client's `target` (a dual-stack
+/// listener sees IPv4 clients as `::ffff:a.b.c.d`). `None` when there is no port below.
+pub fn port_20_source(control_local: SocketAddr, target: SocketAddr) -> Option<SocketAddr> {
+    let port = control_local.port().checked_sub(1).filter(|&p| p > 0)?;
+    let ip = match (control_local.ip().to_canonical(), target) {
+        (IpAddr::V4(v4), SocketAddr::V4(_)) => IpAddr::V4(v4),
+        (IpAddr::V4(v4), SocketAddr::V6(_)) => IpAddr::V6(v4.to_ipv6_mapped()),
+        (IpAddr::V6(v6), _) => IpAddr::V6(v6),
+    };
+    Some(SocketAddr::new(ip, port))
 }
 
 /// Compares addresses with IPv4-mapped IPv6 (`::ffff:a.b.c.d`) taken as the IPv4 address, since
@@ -119,6 +147,24 @@ mod tests {
         assert!(check_active_target("[::ffff:127.0.0.1]:2000".parse().unwrap(), peer).is_ok());
         assert!(check_active_target("127.0.0.2:2000".parse().unwrap(), peer).is_err());
         assert!(check_active_target("127.0.0.1:1023".parse().unwrap(), peer).is_err());
+    }
+
+    #[test]
+    fn port_20_is_the_control_port_minus_one() {
+        let s = |a: &str| a.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            port_20_source(s("10.0.0.1:21"), s("10.0.0.9:5000")),
+            Some(s("10.0.0.1:20"))
+        );
+        assert_eq!(
+            port_20_source(s("[::ffff:10.0.0.1]:2121"), s("10.0.0.9:5000")),
+            Some(s("10.0.0.1:2120"))
+        );
+        assert_eq!(
+            port_20_source(s("[2001:db8::1]:21"), s("[2001:db8::9]:5000")),
+            Some(s("[2001:db8::1]:20"))
+        );
+        assert_eq!(port_20_source(s("10.0.0.1:1"), s("10.0.0.9:5000")), None);
     }
 
     #[test]

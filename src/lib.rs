@@ -5,6 +5,7 @@
 //! dispatches them (`handlers`) and writes replies (`reply`). Paths go through `jail`, file bytes
 //! through `transfer`, errors become replies in `error`.
 
+pub mod activation;
 pub mod auth;
 pub mod civil_time;
 pub mod cli;
@@ -27,3 +28,4 @@ pub mod signals;
 pub mod sys;
 pub mod transfer;
 pub mod users_file;
+pub mod xferlog;

@@ -1,16 +1,20 @@
-//! The `tinyftpd` binary: parse flags, set up logging and signals, bind, drop privileges,
-//! print where we listen, serve until SIGTERM/SIGINT.
+//! The `tinyftpd` binary: parse flags, set up logging and signals, bind (or take the sockets
+//! systemd or inetd passed), drop privileges, print where we listen, serve until SIGTERM/SIGINT.
 
-use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::io::{self, BufRead, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
 
+use tinyftpd::activation::{self, PidFile};
 use tinyftpd::cli::{self, CliAction, Verbosity};
 use tinyftpd::config::Config;
-use tinyftpd::server::{Server, ServerContext};
+use tinyftpd::reply::{codes, Reply};
+use tinyftpd::server::{self, Server, ServerContext};
 use tinyftpd::signals::{self, Signal};
+use tinyftpd::xferlog::XferLog;
 use tinyftpd::{privileges, sha_crypt, sys, users_file};
 
 fn main() -> ExitCode {
@@ -61,35 +65,72 @@ fn init_logging(verbosity: Verbosity) {
 }
 
 fn serve(mut config: Config, verbosity: Verbosity) -> ExitCode {
+    // First, while single-threaded (changing the environment is only sound then) and before
+    // this process opens any descriptor of its own: systemd's variables.
+    let passed = activation::take_systemd_environment();
     init_logging(verbosity);
+    if config.inetd {
+        // With Accept=yes systemd also passes the connection as descriptor 3; stdin is the one
+        // we serve, and the default signal actions suit a one-session process.
+        return serve_inetd(config);
+    }
     // Before any thread exists, so that every thread inherits the blocked mask.
     if let Err(e) = signals::block() {
         return fail(&format!("cannot set up signals: {e}"));
     }
-    match std::fs::metadata(&config.root) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => return fail(&format!("{} is not a directory", config.root.display())),
-        Err(e) => return fail(&format!("cannot serve {}: {e}", config.root.display())),
-    }
-    if let Err(e) = std::fs::read_dir(&config.root) {
-        return fail(&format!("cannot read {}: {e}", config.root.display()));
+    let activated = match passed.and_then(activation::systemd_listeners) {
+        Ok(listeners) => listeners,
+        Err(e) => return fail(&format!("socket activation: {e}")),
+    };
+    if let Err(message) = check_root(&config.root) {
+        return fail(&message);
     }
     sys::set_umask(config.umask);
     let summary = config.access_summary();
     let shown_root = std::fs::canonicalize(&config.root).unwrap_or_else(|_| config.root.clone());
-    let listeners = match Server::bind_listeners(&config) {
-        Ok(listeners) => listeners,
+    let listeners = if activated.is_empty() {
+        match Server::bind_listeners(&config) {
+            Ok(listeners) => listeners,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                return fail(&format!(
+                    "{e}; the port is taken by another program (choose another with --port)"
+                ))
+            }
+            Err(e) => return fail(&e.to_string()),
+        }
+    } else {
+        activated
+    };
+    let local: Vec<SocketAddr> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    if let Err(e) = check_port_20(&config, &local) {
+        return fail(&e);
+    }
+    // Written once we listen, so that an init script that sees the file can connect, and while
+    // still root: the pid file's directory (/run) and the log's usually belong to root.
+    let pidfile = match config.pidfile.as_deref().map(PidFile::create).transpose() {
+        Ok(pidfile) => pidfile,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let xferlog = match config.xferlog.as_deref().map(XferLog::open).transpose() {
+        Ok(log) => log,
         Err(e) => return fail(&e.to_string()),
     };
     if let Err(e) = drop_privileges(&mut config) {
         return fail(&e);
     }
+    // Again as the user we now are: root could read DIR, --run-as USER may not.
+    if let Err(message) = check_root(&config.root) {
+        return fail(&format!("after dropping privileges: {message}"));
+    }
     let grace = config.shutdown_grace;
-    let server = match Server::from_listeners(listeners, config) {
-        Ok(server) => server,
+    let server = match ServerContext::with_xferlog(config, xferlog) {
+        Ok(ctx) => Server::with_context(listeners, ctx),
         Err(e) => return fail(&e.to_string()),
     };
-    let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
+    let addrs: Vec<String> = local.iter().map(|a| a.to_string()).collect();
     println!(
         "tinyftpd listening on {}, serving {} ({summary})",
         addrs.join(", "),
@@ -117,19 +158,26 @@ fn serve(mut config: Config, verbosity: Verbosity) -> ExitCode {
             ctx.session_count()
         );
     }
+    drop(pidfile);
     log::info!("stopped");
     ExitCode::SUCCESS
 }
 
-/// Handles signals until SIGTERM or SIGINT: SIGHUP re-reads the users file.
+/// Handles signals until SIGTERM or SIGINT: SIGHUP re-reads the users file and reopens the
+/// transfer log.
 fn wait_for_terminate(ctx: &Arc<ServerContext>) {
     loop {
         match signals::wait() {
             Ok(Signal::Terminate) => return,
-            Ok(Signal::Reload) => match ctx.reload_users() {
-                Ok(count) => log::info!("SIGHUP: reloaded users file ({count} accounts)"),
-                Err(e) => log::error!("SIGHUP: kept the old accounts: {e}"),
-            },
+            Ok(Signal::Reload) => {
+                match ctx.reload_users() {
+                    Ok(count) => log::info!("SIGHUP: reloaded users file ({count} accounts)"),
+                    Err(e) => log::error!("SIGHUP: kept the old accounts: {e}"),
+                }
+                if let Some(log) = &ctx.xferlog {
+                    log.reopen();
+                }
+            }
             Err(e) => {
                 log::error!("waiting for signals: {e}");
                 return;
@@ -181,7 +229,89 @@ fn drop_privileges(config: &mut Config) -> Result<(), String> {
     Ok(())
 }
 
+/// `--port-20` binds port L-1 for every active-mode transfer. Below 1024 that needs root (or
+/// CAP_NET_BIND_SERVICE), which `--run-as` gives up before the first client: refuse the
+/// combination at start rather than fail every active transfer later.
+fn check_port_20(config: &Config, local: &[SocketAddr]) -> Result<(), String> {
+    if !config.port_20 || config.run_as.is_none() {
+        return Ok(());
+    }
+    match local.iter().find(|a| a.port() <= 1024) {
+        Some(addr) => Err(format!(
+            "--port-20 on {addr} binds port {} for each active transfer, which needs root; --run-as drops it (use a port above 1025, or leave out --run-as)",
+            addr.port().saturating_sub(1)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `--inetd`: one session on the connection passed as stdin. Nothing is printed to stdout,
+/// which is the connection; a start-up failure is logged and told to the client as 421.
+fn serve_inetd(mut config: Config) -> ExitCode {
+    let stream = match activation::inetd_connection() {
+        Ok(stream) => stream,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let ctx = match prepare_inetd(&mut config, &stream) {
+        Ok(xferlog) => ServerContext::with_xferlog(config, xferlog).map_err(|e| e.to_string()),
+        Err(message) => Err(message),
+    };
+    let ctx = match ctx {
+        Ok(ctx) => Arc::new(ctx),
+        Err(message) => {
+            refuse(&stream);
+            return fail(&message);
+        }
+    };
+    match server::serve_connection(stream, ctx) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("session: {e}")),
+    }
+}
+
+/// The start-up steps of inetd mode: checks, umask, the transfer log, then privileges.
+fn prepare_inetd(config: &mut Config, stream: &TcpStream) -> Result<Option<XferLog>, String> {
+    check_root(&config.root)?;
+    let local: Vec<SocketAddr> = stream.local_addr().into_iter().collect();
+    check_port_20(config, &local)?;
+    sys::set_umask(config.umask);
+    let xferlog = config
+        .xferlog
+        .as_deref()
+        .map(XferLog::open)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    drop_privileges(config)?;
+    check_root(&config.root).map_err(|e| format!("after dropping privileges: {e}"))?;
+    Ok(xferlog)
+}
+
+fn refuse(mut stream: &TcpStream) {
+    let reply = Reply::new(codes::SERVICE_NOT_AVAILABLE, "Service not available.");
+    let _ = stream.write_all(&reply.encode());
+}
+
+/// DIR must be a directory this process can list and enter; say so before serving rather than
+/// answer every client with errors.
+fn check_root(root: &Path) -> Result<(), String> {
+    let shown = root.display();
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(format!("{shown} is not a directory")),
+        Err(e) => return Err(format!("cannot serve {shown}: {e}")),
+    }
+    if let Err(e) = std::fs::read_dir(root) {
+        return Err(format!("cannot serve {shown}: cannot list it: {e}"));
+    }
+    // Resolving "DIR/." needs search (x) permission on DIR itself.
+    if let Err(e) = std::fs::metadata(root.join(".")) {
+        return Err(format!("cannot serve {shown}: cannot enter it: {e}"));
+    }
+    Ok(())
+}
+
 fn fail(message: &str) -> ExitCode {
+    log::logger().flush();
     eprintln!("tinyftpd: {message}");
     ExitCode::from(1)
 }

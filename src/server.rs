@@ -16,6 +16,7 @@ use crate::reply::{codes, Reply};
 use crate::session::Session;
 use crate::sys;
 use crate::users_file;
+use crate::xferlog::XferLog;
 
 /// Stack for each session thread (the default would be 2 MiB). Measured: the deepest path we
 /// know (a `-v` session doing a failed and a good SHA-crypt login, LIST/NLST/MLSD/MLST/STAT,
@@ -29,6 +30,8 @@ pub const SESSION_STACK_SIZE: usize = 64 * 1024;
 pub struct ServerContext {
     pub config: Config,
     pub jail: Jail,
+    /// The transfer log, with `--xferlog`.
+    pub xferlog: Option<XferLog>,
     /// Accounts from `--users FILE`, replaced whole on SIGHUP.
     file_accounts: RwLock<Arc<Vec<Account>>>,
     sessions: Mutex<SessionCounts>,
@@ -56,6 +59,13 @@ struct Registered {
 
 impl ServerContext {
     pub fn new(config: Config) -> io::Result<ServerContext> {
+        let xferlog = config.xferlog.as_deref().map(XferLog::open).transpose()?;
+        ServerContext::with_xferlog(config, xferlog)
+    }
+
+    /// Like [`ServerContext::new`], with the transfer log opened earlier (before privileges were
+    /// dropped; `config.xferlog` is then not opened again).
+    pub fn with_xferlog(config: Config, xferlog: Option<XferLog>) -> io::Result<ServerContext> {
         let jail = Jail::new(&config.root)?;
         let file_accounts = match &config.users_file {
             Some(path) => users_file::load(path).map_err(|e| {
@@ -69,6 +79,7 @@ impl ServerContext {
         Ok(ServerContext {
             config,
             jail,
+            xferlog,
             file_accounts: RwLock::new(Arc::new(file_accounts)),
             sessions: Mutex::new(SessionCounts::default()),
             session_ended: Condvar::new(),
@@ -262,8 +273,15 @@ impl Server {
 
     /// Serves on listeners made elsewhere (tests bind `127.0.0.1:0` themselves).
     pub fn from_listeners(listeners: Vec<TcpListener>, config: Config) -> io::Result<Server> {
-        let ctx = Arc::new(ServerContext::new(config)?);
-        Ok(Server { listeners, ctx })
+        Ok(Server::with_context(listeners, ServerContext::new(config)?))
+    }
+
+    /// Serves on `listeners` with a context made by the caller.
+    pub fn with_context(listeners: Vec<TcpListener>, ctx: ServerContext) -> Server {
+        Server {
+            listeners,
+            ctx: Arc::new(ctx),
+        }
     }
 
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
@@ -306,7 +324,16 @@ impl Server {
 
 fn accept_loop(listener: TcpListener, ctx: Arc<ServerContext>) {
     let fd = listener.as_raw_fd();
-    ctx.counts().listeners.push(fd);
+    {
+        // Checked under the lock that begin_shutdown holds while it sets the flag: either the
+        // listener is registered in time to be woken, or shutdown has begun and it never
+        // blocks in accept (a SIGTERM right after start-up used to hang here).
+        let mut counts = ctx.counts();
+        if ctx.is_shutting_down() {
+            return;
+        }
+        counts.listeners.push(fd);
+    }
     loop {
         match listener.accept() {
             Ok((stream, _)) if ctx.is_shutting_down() => {
@@ -359,4 +386,11 @@ fn start_session(stream: TcpStream, peer: SocketAddr, ctx: &Arc<ServerContext>) 
 fn refuse(mut stream: TcpStream, why: &str) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     let _ = stream.write_all(&Reply::new(codes::SERVICE_NOT_AVAILABLE, why).encode());
+}
+
+/// Serves the one connection that a super-server (inetd, xinetd, tcpsvd, systemd with
+/// `Accept=yes`) accepted and passed to this process, on the calling thread.
+pub fn serve_connection(stream: TcpStream, ctx: Arc<ServerContext>) -> io::Result<()> {
+    Session::new(stream, ctx)?.run();
+    Ok(())
 }

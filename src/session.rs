@@ -137,7 +137,8 @@ impl Session {
     }
 
     fn serve(&mut self) -> io::Result<()> {
-        self.send(&Reply::new(codes::READY, "tinyftpd ready."))?;
+        let banner = Reply::new(codes::READY, self.ctx.config.banner.as_bytes());
+        self.send(&banner)?;
         while !self.quit {
             if self.pending.is_empty() && !self.ctx.set_idle(self.registry_id) {
                 let _ = self.send(&shutting_down());

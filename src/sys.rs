@@ -2,7 +2,10 @@
 //! the crate lives here.
 
 use std::ffi::{CString, OsStr};
+use std::fs::File;
 use std::io;
+use std::mem::MaybeUninit;
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -17,9 +20,13 @@ pub fn wait_readable(fd: &impl AsRawFd, timeout: Duration) -> io::Result<bool> {
 }
 
 fn poll_one(fd: RawFd, millis: i32) -> io::Result<bool> {
+    poll_for(fd, libc::POLLIN, millis)
+}
+
+fn poll_for(fd: RawFd, events: libc::c_short, millis: i32) -> io::Result<bool> {
     let mut pfd = libc::pollfd {
         fd,
-        events: libc::POLLIN,
+        events,
         revents: 0,
     };
     loop {
@@ -266,4 +273,255 @@ pub fn rename_at(
             to.as_ptr(),
         )
     })
+}
+
+fn fstat(fd: RawFd) -> io::Result<libc::stat> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is valid for writes of one `struct stat`; fstat only writes through it and
+    // fails cleanly (EBADF) for a descriptor that is not open.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fstat returned 0, so it filled in the whole struct.
+    Ok(unsafe { st.assume_init() })
+}
+
+/// True when `fd` is open and is a socket of some kind.
+pub fn is_socket(fd: RawFd) -> bool {
+    fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
+}
+
+/// True when both descriptors are open and refer to the same open file (or socket).
+pub fn same_file(a: RawFd, b: RawFd) -> bool {
+    match (fstat(a), fstat(b)) {
+        (Ok(x), Ok(y)) => x.st_dev == y.st_dev && x.st_ino == y.st_ino,
+        _ => false,
+    }
+}
+
+/// A descriptor of our own (close-on-exec, numbered 3 or above) for the socket that a
+/// super-server such as inetd passed as `fd` (stdin). The inherited number itself is left
+/// alone, so std's `Stdin` never shares our socket; see [`redirect_to_dev_null`].
+pub fn duplicate_inherited_socket(fd: RawFd) -> io::Result<OwnedFd> {
+    if !is_socket(fd) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("descriptor {fd} is not a socket"),
+        ));
+    }
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) only creates a new descriptor; `fd` was checked open above.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `new` is a descriptor fcntl just created for us; nothing else refers to it.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Takes ownership of a listening socket that systemd passed as `fd` (sd_listen_fds(3): the
+/// descriptors from 3 on belong to the process it started). Sets close-on-exec, as
+/// sd_listen_fds does, and checks that it is a listening stream socket.
+pub fn adopt_listening_socket(fd: RawFd) -> io::Result<OwnedFd> {
+    if !is_socket(fd) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("descriptor {fd} is not a socket"),
+        ));
+    }
+    // SAFETY: `fd` is open (checked above) and, by the socket-activation protocol, was handed to
+    // this process to own; it is adopted once, at start-up, before this process opens any file
+    // of its own, so no other owner of this number exists.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: F_SETFD with FD_CLOEXEC on an open descriptor has no memory effects.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let kind = socket_option(fd, libc::SO_TYPE)?;
+    let listening = socket_option(fd, libc::SO_ACCEPTCONN)?;
+    if kind != libc::SOCK_STREAM || listening == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "descriptor {fd} is not a listening stream socket (with Accept=yes, use --inetd)"
+            ),
+        ));
+    }
+    Ok(owned)
+}
+
+fn socket_option(fd: RawFd, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are valid for writes and `len` says how large `value` is.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            &mut value as *mut libc::c_int as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value)
+}
+
+/// Points `fd` (0, 1 or 2) at /dev/null. In inetd mode stdin and stdout (and with classic
+/// inetd stderr too) are the client's socket: after this, a stray print or a panic message
+/// cannot end up in the FTP control stream.
+pub fn redirect_to_dev_null(fd: RawFd) -> io::Result<()> {
+    let null = File::options().read(true).write(true).open("/dev/null")?;
+    // SAFETY: both descriptors are open; dup2 atomically makes `fd` refer to /dev/null. The
+    // only other users of 0, 1 and 2 are std's stdio handles, which then use /dev/null.
+    if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Connects to `target` from the fixed local address `local` (for `--port-20`). std cannot bind
+/// a socket before connecting. SO_REUSEADDR lets consecutive data connections use the same
+/// local port while the last one is still in TIME_WAIT (their 4-tuples differ by the client's
+/// port). Waits at most `timeout` for the connection.
+pub fn connect_from(
+    local: SocketAddr,
+    target: SocketAddr,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
+    let family = match target {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: socket(2) with constant arguments; the result is checked before use.
+    let fd = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is the socket just created; the OwnedFd is its only owner and closes it on
+    // every error path below.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // SAFETY: `one` is a valid c_int and the length passed is its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            &one as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let (addr, len) = socket_address(local);
+    // SAFETY: `addr` is an initialised sockaddr_storage holding an address of `len` bytes.
+    if unsafe { libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let (addr, len) = socket_address(target);
+    // SAFETY: as for bind above.
+    if unsafe { libc::connect(fd, &addr as *const _ as *const libc::sockaddr, len) } != 0 {
+        let err = io::Error::last_os_error();
+        // A non-blocking connect goes on in the background (also after EINTR).
+        if !matches!(
+            err.raw_os_error(),
+            Some(libc::EINPROGRESS) | Some(libc::EINTR)
+        ) {
+            return Err(err);
+        }
+        let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        if !poll_for(fd, libc::POLLOUT, millis)? {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        match socket_option(fd, libc::SO_ERROR)? {
+            0 => {}
+            errno => return Err(io::Error::from_raw_os_error(errno)),
+        }
+    }
+    let stream = TcpStream::from(socket);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+fn socket_address(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data for which all-zero bytes are a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*a.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for any sockaddr type.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: as above.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn connect_from_a_chosen_port_twice() {
+        let target = TcpListener::bind("127.0.0.1:0").unwrap();
+        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+        let local = probe.local_addr().unwrap();
+        drop(probe);
+        for _ in 0..2 {
+            let stream =
+                connect_from(local, target.local_addr().unwrap(), Duration::from_secs(5)).unwrap();
+            let (accepted, from) = target.accept().unwrap();
+            assert_eq!(from, local);
+            assert_eq!(stream.local_addr().unwrap(), local);
+            // Our side closes first, as the server does after a download: the TIME_WAIT
+            // state stays on the chosen port, and the next bind must still succeed.
+            drop(stream);
+            drop(accepted);
+        }
+    }
+
+    #[test]
+    fn sockets_and_files_told_apart() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(is_socket(listener.as_raw_fd()));
+        let file = File::open("/dev/null").unwrap();
+        assert!(!is_socket(file.as_raw_fd()));
+        assert!(same_file(file.as_raw_fd(), file.as_raw_fd()));
+        assert!(!same_file(file.as_raw_fd(), listener.as_raw_fd()));
+        assert!(duplicate_inherited_socket(file.as_raw_fd()).is_err());
+        let dup = duplicate_inherited_socket(listener.as_raw_fd()).unwrap();
+        assert!(dup.as_raw_fd() >= 3 && dup.as_raw_fd() != listener.as_raw_fd());
+        assert!(same_file(dup.as_raw_fd(), listener.as_raw_fd()));
+    }
 }

@@ -6,6 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::command::TransferType;
 use crate::jail::{Access, JailedPath, RESERVED_PREFIX};
@@ -48,23 +49,86 @@ pub enum TransferError {
     Failed(crate::error::FtpError),
 }
 
-/// Sends `file` from its current position to the data connection. `watch` is called before
-/// each chunk with the byte count so far. TYPE I goes through sendfile(2); TYPE A, and files
-/// sendfile cannot read, through a buffer.
+/// A token bucket for `--max-rate`: on average at most `rate` bytes per second, in bursts of
+/// at most a tenth of a second's worth (and never more than a chunk). The sleep in
+/// [`Throttle::grant`] is the rate limiter; it is that short so that ABOR and STAT are still
+/// answered within about 0.1 s on a throttled transfer.
+#[derive(Debug)]
+pub struct Throttle {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Throttle {
+    pub fn new(bytes_per_second: u64) -> Throttle {
+        let rate = bytes_per_second.max(1) as f64;
+        let burst = (rate / 10.0).clamp(1.0, CHUNK as f64);
+        Throttle {
+            rate,
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+        }
+    }
+
+    /// How many bytes (at most `want`, at least 1) may go now; first sleeps until a burst's
+    /// worth (or `want`, if smaller) has accrued.
+    pub fn grant(&mut self, want: usize) -> usize {
+        self.refill();
+        let need = (want as f64).min(self.burst).max(1.0);
+        if self.tokens < need {
+            std::thread::sleep(Duration::from_secs_f64((need - self.tokens) / self.rate));
+            self.refill();
+        }
+        (self.tokens.floor().max(1.0) as usize).min(want.max(1))
+    }
+
+    /// Records bytes that went, which may be more than granted (ASCII conversion adds CRs):
+    /// the debt is paid by waiting longer next time.
+    pub fn spend(&mut self, bytes: usize) {
+        self.tokens -= bytes as f64;
+    }
+
+    fn refill(&mut self) {
+        let now = Instant::now();
+        let earned = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + earned).min(self.burst);
+        self.last = now;
+    }
+}
+
+/// How many bytes the next chunk may carry.
+fn allowance(throttle: &mut Option<Throttle>, chunk: usize) -> usize {
+    throttle.as_mut().map_or(chunk, |t| t.grant(chunk))
+}
+
+fn spent(throttle: &mut Option<Throttle>, bytes: usize) {
+    if let Some(t) = throttle {
+        t.spend(bytes);
+    }
+}
+
+/// Sends `file` from its current position to the data connection, at most `max_rate` bytes per
+/// second when given. `watch` is called before each chunk with the byte count so far. TYPE I
+/// goes through sendfile(2); TYPE A, and files sendfile cannot read, through a buffer.
 pub fn send(
     file: &mut File,
     data: &mut TcpStream,
     kind: TransferType,
+    max_rate: Option<u64>,
     mut watch: impl FnMut(u64) -> Flow,
 ) -> Result<u64, TransferError> {
     let mut total = 0u64;
+    let mut throttle = max_rate.map(Throttle::new);
     if kind == TransferType::Image {
-        match send_with_sendfile(file, data, &mut total, &mut watch) {
+        match send_with_sendfile(file, data, &mut total, &mut throttle, &mut watch) {
             Err(TransferError::Disk(e)) if total == 0 && sendfile_unsupported(&e) => {}
             done => return done,
         }
     }
-    send_buffered(file, data, kind, total, watch)
+    send_buffered(file, data, kind, total, &mut throttle, watch)
 }
 
 /// Bytes per sendfile(2) call. Measured on loopback (2 cores, 1 GiB cached file): 256 KiB
@@ -76,11 +140,13 @@ fn send_with_sendfile(
     file: &File,
     data: &TcpStream,
     total: &mut u64,
+    throttle: &mut Option<Throttle>,
     watch: &mut impl FnMut(u64) -> Flow,
 ) -> Result<u64, TransferError> {
     loop {
         watch(*total).check()?;
-        let n = match sys::sendfile(data, file, SENDFILE_CHUNK) {
+        let allowed = allowance(throttle, SENDFILE_CHUNK);
+        let n = match sys::sendfile(data, file, allowed) {
             Ok(n) => n,
             // sendfile reports errors of either side; a socket error is a network error.
             Err(e) if is_network_error(&e) => return Err(TransferError::Network(e)),
@@ -89,6 +155,7 @@ fn send_with_sendfile(
         if n == 0 {
             return Ok(*total);
         }
+        spent(throttle, n);
         *total += n as u64;
     }
 }
@@ -117,13 +184,15 @@ fn send_buffered(
     data: &mut TcpStream,
     kind: TransferType,
     mut total: u64,
+    throttle: &mut Option<Throttle>,
     mut watch: impl FnMut(u64) -> Flow,
 ) -> Result<u64, TransferError> {
     let mut buf = vec![0u8; CHUNK];
     let mut converted = Vec::new();
     loop {
         watch(total).check()?;
-        let n = read_retrying(file, &mut buf).map_err(TransferError::Disk)?;
+        let allowed = allowance(throttle, CHUNK);
+        let n = read_retrying(file, &mut buf[..allowed]).map_err(TransferError::Disk)?;
         if n == 0 {
             return Ok(total);
         }
@@ -135,24 +204,29 @@ fn send_buffered(
             }
         };
         data.write_all(out).map_err(TransferError::Network)?;
+        spent(throttle, out.len());
         total += out.len() as u64;
     }
 }
 
-/// Receives the data connection into `file` until the client closes it.
+/// Receives the data connection into `file` until the client closes it, at most `max_rate`
+/// bytes per second when given (reading slower makes TCP slow the sender down).
 pub fn receive(
     data: &mut TcpStream,
     file: &mut File,
     kind: TransferType,
+    max_rate: Option<u64>,
     mut watch: impl FnMut(u64) -> Flow,
 ) -> Result<u64, TransferError> {
     let mut buf = vec![0u8; CHUNK];
     let mut converted = Vec::new();
     let mut pending_cr = false;
     let mut total = 0u64;
+    let mut throttle = max_rate.map(Throttle::new);
     loop {
         watch(total).check()?;
-        let n = read_retrying(data, &mut buf).map_err(TransferError::Network)?;
+        let allowed = allowance(&mut throttle, CHUNK);
+        let n = read_retrying(data, &mut buf[..allowed]).map_err(TransferError::Network)?;
         if n == 0 {
             if pending_cr {
                 file.write_all(b"\r").map_err(TransferError::Disk)?;
@@ -167,6 +241,7 @@ pub fn receive(
             }
         };
         file.write_all(out).map_err(TransferError::Disk)?;
+        spent(&mut throttle, n);
         total += n as u64;
     }
 }
@@ -212,16 +287,23 @@ fn crlf_to_lf(input: &[u8], pending_cr: bool, out: &mut Vec<u8>) -> bool {
 }
 
 /// Opens a file for download: must be a regular file (a FIFO or device is refused; the open
-/// is non-blocking, so a FIFO cannot hang the session first).
+/// is non-blocking, so a FIFO cannot hang the session first). A Unix socket cannot be opened at
+/// all (ENXIO): that too is "not a regular file", not a local error.
 pub fn open_for_download(path: &JailedPath) -> io::Result<File> {
-    let file = path.open(Access::Read)?;
+    let file = path
+        .open(Access::Read)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => not_a_regular_file(),
+            _ => e,
+        })?;
     if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
+        return Err(not_a_regular_file());
     }
     Ok(file)
+}
+
+fn not_a_regular_file() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
 }
 
 /// Opens a file to write in place: REST+STOR (resume at `offset`) and APPE. Resuming means
@@ -310,6 +392,30 @@ impl Drop for AtomicUpload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttle_paces_to_the_rate() {
+        // 10 KB/s in 1 KB bursts: 5 KB beyond the first burst take about 0.4 s.
+        let mut t = Throttle::new(10_000);
+        let started = Instant::now();
+        let mut sent = 0;
+        while sent < 5_000 {
+            let n = t.grant(CHUNK);
+            assert!((1..=1_000).contains(&n), "{n}");
+            t.spend(n);
+            sent += n;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        assert!((0.35..1.5).contains(&secs), "{secs}");
+    }
+
+    #[test]
+    fn throttle_grants_small_wants_whole() {
+        let mut t = Throttle::new(1_000_000);
+        assert_eq!(t.grant(10), 10);
+        t.spend(10);
+        assert_eq!(t.grant(1), 1);
+    }
 
     #[test]
     fn ascii_out() {

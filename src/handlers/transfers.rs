@@ -1,9 +1,10 @@
 //! RETR, STOR, APPE, STOU, REST, ABOR: the commands that move file contents.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::net::TcpStream;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::command::TransferType;
 use crate::data_channel::{self, DataSetup};
@@ -13,6 +14,7 @@ use crate::reply::{codes, Reply};
 use crate::session::Session;
 use crate::sys::Interest;
 use crate::transfer::{self, AtomicUpload, Flow, TransferError};
+use crate::xferlog::{self, Direction};
 use std::os::fd::AsRawFd;
 
 /// Sends the preliminary reply, opens the data connection that the last PASV/EPSV/PORT/EPRT
@@ -31,7 +33,15 @@ pub(super) fn over_data_connection(
     let timeout = s.ctx.config.data_timeout;
     let mut stream = match setup {
         DataSetup::Passive(listener) => data_channel::accept_from(&listener, s.peer_ip(), timeout),
-        DataSetup::Active(target) => data_channel::connect_active(target, timeout),
+        DataSetup::Active(target) => {
+            let source = s
+                .ctx
+                .config
+                .port_20
+                .then(|| data_channel::port_20_source(s.local, target))
+                .flatten();
+            data_channel::connect_active(target, source, timeout)
+        }
         DataSetup::None => Err(FtpError::NoDataConnection),
     }
     .map_err(TransferError::Failed)?;
@@ -39,28 +49,70 @@ pub(super) fn over_data_connection(
     copy(s, &mut stream)
 }
 
-/// The final reply for a transfer's outcome, with the one log line per transfer.
+/// The bytes a transfer has moved so far, as last seen by its watcher: what an aborted or
+/// failed transfer reports, since its error carries no count.
+#[derive(Default)]
+struct Progress(Cell<u64>);
+
+impl Progress {
+    fn saw(&self, bytes: u64) -> u64 {
+        self.0.set(bytes);
+        bytes
+    }
+}
+
+/// The final reply for a transfer's outcome, with the one log line per transfer (and the
+/// xferlog line, for a transfer that started).
 fn finish(
     s: &Session,
     verb: &str,
     path: &JailedPath,
     started: Instant,
+    progress: &Progress,
     outcome: Result<u64, TransferError>,
     done: Reply,
 ) -> FtpResult {
-    let (bytes, result) = outcome_reply(s, outcome, done);
+    let started_moving = !matches!(outcome, Err(TransferError::Failed(_)));
+    let moved = match &outcome {
+        Ok(bytes) => *bytes,
+        Err(_) => progress.0.get(),
+    };
+    let (_, result) = outcome_reply(s, outcome, done);
+    let complete = matches!(&result, Ok(r) if r.code < 400);
     let status = match &result {
         Ok(r) if r.code < 400 => "ok".to_string(),
         Ok(r) => format!("failed {}", r.code),
         Err(e) => format!("failed {}", e.code()),
     };
-    let path_text = String::from_utf8_lossy(&path.virtual_path().to_bytes()).into_owned();
-    let secs = started.elapsed().as_secs_f64();
+    let virtual_path = path.virtual_path().to_bytes();
+    let path_text = String::from_utf8_lossy(&virtual_path).into_owned();
+    let elapsed = started.elapsed();
     log::info!(
-        "transfer: {} user={} {verb} {path_text} bytes={bytes} secs={secs:.3} {status}",
+        "transfer: {} user={} {verb} {path_text} bytes={moved} secs={:.3} {status}",
         s.peer,
-        s.user_name()
+        s.user_name(),
+        elapsed.as_secs_f64()
     );
+    if let (Some(log), true) = (&s.ctx.xferlog, started_moving) {
+        log.log(&xferlog::Entry {
+            end: SystemTime::now(),
+            duration: elapsed,
+            remote: s.peer_ip(),
+            bytes: moved,
+            path: &virtual_path,
+            kind: s.state.transfer_type,
+            direction: if verb == "RETR" {
+                Direction::Outgoing
+            } else {
+                Direction::Incoming
+            },
+            anonymous: s
+                .user()
+                .is_some_and(|u| crate::auth::is_anonymous_name(u.name.as_bytes())),
+            user: s.user_name(),
+            complete,
+        });
+    }
     result
 }
 
@@ -130,10 +182,12 @@ pub fn retr(s: &mut Session, arg: &[u8]) -> FtpResult {
         opening_text(kind, path.virtual_path().file_name(), Some(size - offset)),
     );
     let started = Instant::now();
+    let progress = Progress::default();
+    let max_rate = s.ctx.config.max_rate;
     let outcome = over_data_connection(s, preliminary, |s, data| {
         let fd = data.as_raw_fd();
-        transfer::send(&mut file, data, kind, |n| {
-            s.watch_transfer(n, fd, Interest::Writable)
+        transfer::send(&mut file, data, kind, max_rate, |n| {
+            s.watch_transfer(progress.saw(n), fd, Interest::Writable)
         })
     });
     finish(
@@ -141,6 +195,7 @@ pub fn retr(s: &mut Session, arg: &[u8]) -> FtpResult {
         "RETR",
         &path,
         started,
+        &progress,
         outcome,
         Reply::new(codes::CLOSING_DATA, "Transfer complete."),
     )
@@ -163,11 +218,14 @@ fn receive_into(
     data: &mut TcpStream,
     file: &mut File,
     kind: TransferType,
+    progress: &Progress,
 ) -> Result<u64, TransferError> {
     let fd = data.as_raw_fd();
-    let n = transfer::receive(data, file, kind, |n| {
-        s.watch_transfer(n, fd, Interest::Readable)
+    let max_rate = s.ctx.config.max_rate;
+    let n = transfer::receive(data, file, kind, max_rate, |n| {
+        s.watch_transfer(progress.saw(n), fd, Interest::Readable)
     })?;
+    progress.saw(n);
     // The data connection ended; if ABOR or the end of the control connection is already
     // here, the client did not mean this to be the end of the file.
     if s.watch_control(n) == Flow::Abort || s.control_closed() {
@@ -192,8 +250,9 @@ pub fn stor(s: &mut Session, arg: &[u8]) -> FtpResult {
         opening_text(kind, path.virtual_path().file_name(), None),
     );
     let started = Instant::now();
+    let progress = Progress::default();
     let outcome = over_data_connection(s, preliminary, |s, data| {
-        let n = receive_into(s, data, upload.file(), kind)?;
+        let n = receive_into(s, data, upload.file(), kind, &progress)?;
         upload.commit().map_err(TransferError::Disk)?;
         Ok(n)
     });
@@ -202,6 +261,7 @@ pub fn stor(s: &mut Session, arg: &[u8]) -> FtpResult {
         "STOR",
         &path,
         started,
+        &progress,
         outcome,
         Reply::new(codes::CLOSING_DATA, "Transfer complete."),
     )
@@ -215,47 +275,38 @@ fn stor_resume(s: &mut Session, path: JailedPath, offset: u64) -> FtpResult {
     }
     file.set_len(offset)?;
     file.seek(SeekFrom::Start(offset))?;
-    let kind = s.state.transfer_type;
-    let preliminary = Reply::new(
-        codes::OPENING_DATA,
-        opening_text(kind, path.virtual_path().file_name(), None),
-    );
-    let started = Instant::now();
-    let outcome = over_data_connection(s, preliminary, |s, data| {
-        receive_into(s, data, &mut file, kind)
-    });
-    finish(
-        s,
-        "STOR",
-        &path,
-        started,
-        outcome,
-        Reply::new(codes::CLOSING_DATA, "Transfer complete."),
-    )
+    receive_in_place(s, "STOR", &path, file)
 }
 
 /// APPE: append in place (creating the file if needed).
 pub fn appe(s: &mut Session, arg: &[u8]) -> FtpResult {
     s.state.restart_offset = 0;
     let path = s.resolve_in_place(arg)?;
-    let mut file = transfer::open_in_place(&path, true)?;
+    let file = transfer::open_in_place(&path, true)?;
     if !file.metadata()?.is_file() {
         return Err(FtpError::NotAPlainFile);
     }
+    receive_in_place(s, "APPE", &path, file)
+}
+
+/// The upload of REST+STOR and APPE, into a file already opened and positioned.
+fn receive_in_place(s: &mut Session, verb: &str, path: &JailedPath, mut file: File) -> FtpResult {
     let kind = s.state.transfer_type;
     let preliminary = Reply::new(
         codes::OPENING_DATA,
         opening_text(kind, path.virtual_path().file_name(), None),
     );
     let started = Instant::now();
+    let progress = Progress::default();
     let outcome = over_data_connection(s, preliminary, |s, data| {
-        receive_into(s, data, &mut file, kind)
+        receive_into(s, data, &mut file, kind, &progress)
     });
     finish(
         s,
-        "APPE",
-        &path,
+        verb,
+        path,
         started,
+        &progress,
         outcome,
         Reply::new(codes::CLOSING_DATA, "Transfer complete."),
     )
@@ -270,10 +321,11 @@ pub fn stou(s: &mut Session) -> FtpResult {
     preliminary.extend_from_slice(path.virtual_path().file_name());
     let kind = s.state.transfer_type;
     let started = Instant::now();
+    let progress = Progress::default();
     let outcome = over_data_connection(
         s,
         Reply::new(codes::OPENING_DATA, preliminary),
-        |s, data| receive_into(s, data, &mut file, kind),
+        |s, data| receive_into(s, data, &mut file, kind, &progress),
     );
     if outcome.is_err() {
         let _ = path.remove_file();
@@ -283,6 +335,7 @@ pub fn stou(s: &mut Session) -> FtpResult {
         "STOU",
         &path,
         started,
+        &progress,
         outcome,
         Reply::new(codes::FILE_ACTION_OK, "Transfer complete."),
     )

@@ -111,6 +111,12 @@ fn help_and_version() {
         "--data-timeout",
         "--verbose",
         "--quiet",
+        "--banner",
+        "--max-rate",
+        "--port-20",
+        "--xferlog",
+        "--inetd",
+        "--pidfile",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }

@@ -53,6 +53,28 @@ impl Client {
         client
     }
 
+    /// Waits longer for replies (for a reply that follows a deliberately slow transfer).
+    pub fn set_reply_timeout(&self, timeout: Duration) {
+        self.writer
+            .set_read_timeout(Some(timeout))
+            .expect("timeout");
+    }
+
+    /// Half-closes the control connection (the server sees the client go) while its replies
+    /// can still be read.
+    pub fn close_write(&self) {
+        self.writer
+            .shutdown(std::net::Shutdown::Write)
+            .expect("shutdown");
+    }
+
+    /// Everything the server sends until it closes the control connection.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        let mut rest = Vec::new();
+        self.reader.read_to_end(&mut rest).expect("read to close");
+        rest
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.writer.local_addr().expect("local addr")
     }

@@ -8,6 +8,7 @@ pub mod client;
 pub mod external;
 pub mod process;
 pub mod sockets;
+pub mod sys;
 pub mod tree;
 
 use std::fs;
@@ -90,13 +91,18 @@ impl TestServer {
     }
 
     pub fn on(bind: &str, change: impl FnOnce(&mut Config)) -> TestServer {
+        let listener = TcpListener::bind(bind).expect("bind test listener");
+        TestServer::from_listener(listener, change)
+    }
+
+    /// Serves on a listener the test made (to choose the port, as `--port-20` tests do).
+    pub fn from_listener(listener: TcpListener, change: impl FnOnce(&mut Config)) -> TestServer {
         let root = TempDir::new("root");
         let mut config = Config::new(root.path());
         config.data_timeout = Duration::from_secs(5);
         config.idle_timeout = Duration::from_secs(30);
         config.login_failure_delay = Duration::ZERO;
         change(&mut config);
-        let listener = TcpListener::bind(bind).expect("bind test listener");
         let addr = listener.local_addr().expect("local addr");
         let server = Server::from_listeners(vec![listener], config).expect("server");
         let ctx = server.context();

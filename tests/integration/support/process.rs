@@ -1,9 +1,10 @@
-//! The real `tinyftpd` binary as a child process: started with `--port 0`, its address read
-//! from the start-up line, its stderr collected line by line, killed on drop.
+//! The real `tinyftpd` binary as a child process: [`Binary`] starts it with `--port 0`, reads
+//! its address from the start-up line, collects its stderr line by line; [`Running`] wraps a
+//! child spawned with chosen descriptors (inetd, socket activation). Both kill on drop.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -102,3 +103,78 @@ impl Drop for Binary {
         let _ = self.child.wait();
     }
 }
+
+/// A child that is killed and reaped on drop, so a failing test leaves no server behind.
+pub struct Running(pub Option<Child>);
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().expect("child").id()
+    }
+
+    /// Reads the start-up line from the child's piped stdout.
+    pub fn start_up_line(&mut self) -> String {
+        let stdout: ChildStdout = self
+            .0
+            .as_mut()
+            .and_then(|c| c.stdout.take())
+            .expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read start-up line");
+        line
+    }
+
+    /// Waits for the child to exit by itself within `limit`; kills it and panics otherwise.
+    pub fn wait_exit(mut self, limit: Duration) -> ExitStatus {
+        let mut child = self.0.take().expect("child");
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(Ok(status)) => status,
+            _ => {
+                // SAFETY: `pid` is our child, not yet reaped (the waiting thread still waits).
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                panic!("tinyftpd (pid {pid}) did not exit within {limit:?}");
+            }
+        }
+    }
+
+    /// Collects the child's piped stderr on a thread; join it after the child exited.
+    pub fn stderr_reader(&mut self) -> thread::JoinHandle<String> {
+        let err = self.0.as_mut().and_then(|c| c.stderr.take());
+        thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut err) = err {
+                let _ = err.read_to_string(&mut text);
+            }
+            text
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The address in a start-up line (`tinyftpd listening on ADDR, ...`).
+pub fn listening_addr(line: &str) -> std::net::SocketAddr {
+    line.split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split([',', ' ']).next())
+        .unwrap_or_else(|| panic!("no address in start-up line {line:?}"))
+        .parse()
+        .expect("address")
+}
+
+/// How long a child that should exit by itself gets.
+pub const EXIT_LIMIT: Duration = Duration::from_secs(20);

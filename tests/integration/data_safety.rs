@@ -1,0 +1,377 @@
+//! Data safety (issue 6): an upload replaces the old file only when it completed; a client that
+//! dies, a reset, a full disk or two clients racing never leave a mix or a temporary behind.
+//! Timeouts: idle never cuts a running transfer, a stalled transfer is aborted, a connection that
+//! does not log in is closed.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::hostile::{fresh_session_works, temp_files, with_hello, HELLO};
+use crate::support::client::{accept, read_all};
+use crate::support::sys::{is_root, mkfifo, set_linger_zero, set_recv_buffer};
+use crate::support::{random_bytes, TempDir, TestServer};
+
+#[test]
+fn stor_from_a_client_that_dies_before_the_data_ends_keeps_the_old_file() {
+    let s = TestServer::writable();
+    with_hello(&s);
+    let old = random_bytes(300_000, 10);
+    s.root.write("target", &old);
+    let new = random_bytes(2 << 20, 11);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    let mut data = c.epsv();
+    c.expect("STOR target", 150);
+    data.write_all(&new).expect("send the whole new file");
+    // The client dies: its control connection goes first, then the data connection ends
+    // cleanly. It never read a 226, so the upload must not count.
+    c.close_write();
+    drop(data);
+    let rest = c.read_to_close();
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(
+        !rest.contains("226"),
+        "a dead client's upload completed: {rest}"
+    );
+    assert_eq!(s.root.read("target"), old, "the old file was replaced");
+    assert_eq!(temp_files(s.root.path()), Vec::<String>::new());
+    fresh_session_works(s.addr);
+}
+
+#[test]
+fn stor_whose_data_connection_ends_in_a_reset_is_aborted() {
+    let s = TestServer::writable();
+    with_hello(&s);
+    let old = random_bytes(300_000, 20);
+    s.root.write("target", &old);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    for size in [0, 1000, 1 << 20] {
+        let mut data = c.epsv();
+        c.expect("STOR target", 150);
+        data.write_all(&random_bytes(size, 21)).expect("send");
+        set_linger_zero(&data);
+        drop(data);
+        c.expect_final(426);
+        assert_eq!(
+            s.root.read("target"),
+            old,
+            "replaced after a reset ({size} bytes)"
+        );
+        assert_eq!(temp_files(s.root.path()), Vec::<String>::new());
+    }
+    // The session goes on.
+    c.stor("small", b"small file");
+    assert_eq!(c.retr("small"), b"small file");
+    assert_eq!(c.retr("target"), old);
+    fresh_session_works(s.addr);
+}
+
+#[test]
+fn two_clients_storing_one_name_leave_one_whole_file() {
+    let s = TestServer::writable();
+    with_hello(&s);
+    const SIZE: usize = 6 << 20;
+    for round in 0..2u64 {
+        let bodies = [
+            random_bytes(SIZE, 100 + 2 * round),
+            random_bytes(SIZE, 101 + 2 * round),
+        ];
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let mut go = Vec::new();
+        let workers: Vec<_> = bodies
+            .iter()
+            .cloned()
+            .map(|body| {
+                let (go_tx, go_rx) = mpsc::channel::<()>();
+                go.push(go_tx);
+                let ready = ready_tx.clone();
+                let mut c = s.anonymous();
+                thread::spawn(move || {
+                    c.expect("TYPE I", 200);
+                    let mut data = c.epsv();
+                    c.expect("STOR same", 150);
+                    ready.send(()).unwrap();
+                    go_rx
+                        .recv_timeout(Duration::from_secs(10))
+                        .expect("go signal");
+                    // Small writes, so the two uploads interleave on the server.
+                    for chunk in body.chunks(64 * 1024) {
+                        data.write_all(chunk).expect("send chunk");
+                    }
+                    drop(data);
+                    c.expect_final(226);
+                })
+            })
+            .collect();
+        for _ in 0..2 {
+            ready_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("both uploads started");
+        }
+        for g in &go {
+            g.send(()).unwrap();
+        }
+        for w in workers {
+            w.join().expect("uploader");
+        }
+        let result = s.root.read("same");
+        assert_eq!(result.len(), SIZE, "round {round}: size");
+        assert!(
+            result == bodies[0] || result == bodies[1],
+            "round {round}: the result mixes the two uploads"
+        );
+        assert_eq!(temp_files(s.root.path()), Vec::<String>::new());
+    }
+    fresh_session_works(s.addr);
+}
+
+#[test]
+fn retr_of_a_fifo_or_a_socket_is_refused_without_blocking() {
+    let s = TestServer::start();
+    with_hello(&s);
+    // A FIFO with no writer: a blocking open would never return.
+    mkfifo(&s.root.path().join("fifo"));
+    let _socket = std::os::unix::net::UnixListener::bind(s.root.path().join("sock"))
+        .expect("bind unix socket");
+    let mut c = s.anonymous();
+    let started = Instant::now();
+    c.expect("RETR fifo", 550);
+    c.expect("RETR sock", 550);
+    // With a data connection waiting, too.
+    let data = c.epsv();
+    c.expect("RETR fifo", 550);
+    c.expect("RETR sock", 550);
+    drop(data);
+    c.expect("ABOR", 226);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refusals took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(c.retr("hello.txt"), HELLO);
+    fresh_session_works(s.addr);
+}
+
+/// A tmpfs of a given size, unmounted on drop.
+struct SmallMount {
+    dir: PathBuf,
+}
+
+impl SmallMount {
+    /// `None` (with the reason) where mounting is not possible: not root, no CAP_SYS_ADMIN.
+    fn new(dir: &Path, size: &str) -> Result<SmallMount, String> {
+        if !is_root() {
+            return Err("not running as root".into());
+        }
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(SmallMount {
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for SmallMount {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            // Still busy (a session thread of the in-process server): detach it.
+            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        }
+    }
+}
+
+#[test]
+fn disk_full_gives_452_leaves_nothing_behind_and_the_session_goes_on() {
+    let base = TempDir::new("disk-full");
+    let served = base.path().join("small");
+    std::fs::create_dir(&served).unwrap();
+    let _mount = match SmallMount::new(&served, "1m") {
+        Ok(m) => m,
+        Err(why) => {
+            println!(
+                "SKIPPED: data_safety::disk_full_gives_452...: needs a 1 MiB tmpfs ({why}); \
+                 run the tests as root to cover it"
+            );
+            return;
+        }
+    };
+    std::fs::write(served.join("hello.txt"), HELLO).unwrap();
+    let s = TestServer::with(|c| {
+        c.root = served.clone();
+        c.anonymous_writable = true;
+    });
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    let mut data = c.epsv();
+    c.expect("STOR big", 150);
+    // The server stops reading when the disk is full and closes the data connection, so this
+    // write may fail; what counts is the reply.
+    let _ = data.write_all(&random_bytes(3 << 20, 30));
+    drop(data);
+    let reply = c.reply();
+    assert!(
+        matches!(reply.code, 452 | 552),
+        "disk full: {}",
+        reply.text()
+    );
+    assert_eq!(temp_files(&served), Vec::<String>::new());
+    assert!(!served.join("big").exists(), "a partial file was left");
+    // The space is back: a small upload and a download work in the same session.
+    let small = random_bytes(200_000, 31);
+    c.stor("small", &small);
+    assert_eq!(c.retr("small"), small);
+    assert_eq!(c.retr("hello.txt"), HELLO);
+    fresh_session_works(s.addr);
+}
+
+#[test]
+fn idle_timeout_does_not_cut_a_long_download() {
+    let s = TestServer::with(|c| c.idle_timeout = Duration::from_secs(1));
+    with_hello(&s);
+    let body = random_bytes(16 << 20, 40);
+    s.root.write("big", &body);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    // Active mode, so that the small receive buffer is in place before the connection exists:
+    // the server's sending then waits on this reader, not on kernel buffers.
+    let listener = c.port();
+    set_recv_buffer(&listener, 64 * 1024);
+    let started = Instant::now();
+    c.expect("RETR big", 150);
+    let mut data = accept(&listener);
+    let mut got = Vec::with_capacity(body.len());
+    let mut buf = vec![0u8; 64 * 1024];
+    // Paced reading is the scenario: at most ~6.5 MB/s, so 16 MiB take well over 2 s.
+    for _ in 0..100_000 {
+        let n = data.read(&mut buf).expect("read data");
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        thread::sleep(Duration::from_millis(10));
+    }
+    let reply = c.reply();
+    let took = started.elapsed();
+    assert_eq!(reply.code, 226, "{}", reply.text());
+    assert!(got == body, "download corrupted ({} bytes)", got.len());
+    assert!(took > Duration::from_secs(2), "too fast to test: {took:?}");
+    fresh_session_works(s.addr);
+}
+
+#[test]
+fn idle_timeout_does_not_cut_a_long_upload() {
+    let s = TestServer::with(|c| {
+        c.idle_timeout = Duration::from_secs(1);
+        c.anonymous_writable = true;
+    });
+    with_hello(&s);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    let mut data = c.epsv();
+    c.expect("STOR slow", 150);
+    let chunk = random_bytes(32 * 1024, 41);
+    let started = Instant::now();
+    let mut sent = 0usize;
+    // Paced writing is the scenario: 2.2 s of upload with the idle timeout at 1 s.
+    while started.elapsed() < Duration::from_millis(2200) && sent < 1 << 30 {
+        data.write_all(&chunk).expect("send chunk");
+        sent += chunk.len();
+        thread::sleep(Duration::from_millis(10));
+    }
+    drop(data);
+    c.expect_final(226);
+    c.expect("NOOP", 200);
+    assert_eq!(s.root.read("slow").len(), sent);
+    fresh_session_works(s.addr);
+}
+
+#[test]
+fn transfer_without_progress_for_the_data_timeout_is_aborted() {
+    let s = TestServer::with(|c| {
+        c.data_timeout = Duration::from_secs(1);
+        c.anonymous_writable = true;
+    });
+    with_hello(&s);
+    s.root.write("big", &random_bytes(16 << 20, 50));
+    let old = random_bytes(1000, 51);
+    s.root.write("target", &old);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    // A download nobody reads.
+    let listener = c.port();
+    set_recv_buffer(&listener, 64 * 1024);
+    let started = Instant::now();
+    c.expect("RETR big", 150);
+    let data = accept(&listener);
+    c.expect_final(426);
+    let took = started.elapsed();
+    drop(data);
+    assert!(took < Duration::from_secs(8), "426 after {took:?}");
+    c.expect("NOOP", 200);
+    assert_eq!(c.retr("hello.txt"), HELLO);
+    // An upload that never sends a byte and never ends.
+    let data = c.epsv();
+    c.expect("STOR target", 150);
+    c.expect_final(426);
+    drop(data);
+    assert_eq!(s.root.read("target"), old);
+    assert_eq!(temp_files(s.root.path()), Vec::<String>::new());
+    c.expect("NOOP", 200);
+    fresh_session_works(s.addr);
+}
+
+#[test]
+fn login_timeout_closes_a_connection_that_only_sends_noop() {
+    let s = TestServer::with(|c| c.login_timeout = Duration::from_secs(1));
+    with_hello(&s);
+    let mut c = s.client();
+    let started = Instant::now();
+    let mut noops = 0;
+    // A slow client keeping the connection busy without logging in (paced on purpose).
+    let last = loop {
+        let reply = c.cmd("NOOP");
+        if reply.code != 200 || started.elapsed() > Duration::from_secs(10) {
+            break reply;
+        }
+        noops += 1;
+        thread::sleep(Duration::from_millis(100));
+    };
+    let took = started.elapsed();
+    assert_eq!(last.code, 421, "{}", last.text());
+    assert!(noops >= 2, "only {noops} NOOPs before 421");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "421 after {took:?}"
+    );
+    assert!(c.try_reply().is_none(), "still open after 421");
+    // One that sends nothing at all.
+    let mut c = s.client();
+    let reply = c.reply();
+    assert_eq!(reply.code, 421, "{}", reply.text());
+    // Logging in in time works as usual.
+    let mut c = s.anonymous();
+    c.expect("PWD", 257);
+    let mut data = c.epsv();
+    c.expect("RETR hello.txt", 150);
+    assert_eq!(read_all(&mut data), HELLO);
+    c.expect_final(226);
+    fresh_session_works(s.addr);
+}
