@@ -26,6 +26,10 @@ use crate::transfer::Flow;
 /// read until the transfer ends.
 const MAX_PENDING: usize = 64;
 
+/// How often an upload that waits for its receive low-water mark (see transfer.rs) checks
+/// whether a slow sender left fewer bytes than that.
+const LOW_WATER_CHECK: Duration = Duration::from_millis(100);
+
 /// Who is logged in, and what they may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -304,19 +308,20 @@ impl Session {
     /// stays one thread; one poll(2) per 256 KiB chunk costs nothing measurable. No progress
     /// for the data timeout gives [`Flow::Stalled`] (426).
     pub fn watch_transfer(&mut self, bytes_so_far: u64, data: RawFd, interest: Interest) -> Flow {
+        let deadline = Instant::now() + self.ctx.config.data_timeout;
         loop {
             if self.take_buffered_commands(bytes_so_far) == Flow::Abort {
                 return Flow::Abort;
             }
             // A client that floods commands during a transfer is not read further until it ends.
-            let control =
-                (self.pending.len() < MAX_PENDING).then(|| self.control.get_ref().as_raw_fd());
-            let ready = match sys::wait_data_or_control(
-                data,
-                interest,
-                control,
-                self.ctx.config.data_timeout,
-            ) {
+            let control = (self.pending.len() < MAX_PENDING && !self.control_shut)
+                .then(|| self.control.get_ref().as_raw_fd());
+            let left = deadline.saturating_duration_since(Instant::now());
+            let wait = match interest {
+                Interest::Readable => left.min(LOW_WATER_CHECK),
+                Interest::Writable => left,
+            };
+            let ready = match sys::wait_data_or_control(data, interest, control, wait) {
                 Ok(ready) => ready,
                 Err(_) => return Flow::Abort,
             };
@@ -327,7 +332,15 @@ impl Session {
                 return Flow::Continue;
             }
             if !ready.control {
-                return Flow::Stalled;
+                if interest == Interest::Readable && sys::bytes_queued(&data).unwrap_or(0) > 0 {
+                    // Less than the receive low-water mark arrived and no more for a while: a
+                    // slow sender. From now on every byte counts as readable.
+                    let _ = sys::set_receive_low_water(&data, 1);
+                    return Flow::Continue;
+                }
+                if Instant::now() >= deadline {
+                    return Flow::Stalled;
+                }
             }
         }
     }

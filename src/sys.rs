@@ -487,6 +487,33 @@ fn socket_address(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t)
     (storage, len as libc::socklen_t)
 }
 
+/// SO_RCVLOWAT: a socket counts as readable (for poll and read) only once `bytes` are queued, or
+/// at end of stream. std has no setter. An upload then wakes the session once per large chunk
+/// instead of once per segment.
+pub fn set_receive_low_water(socket: &impl AsRawFd, bytes: usize) -> io::Result<()> {
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `value` is a valid c_int for the duration of the call and we pass its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            &value as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    check(rc)
+}
+
+/// Bytes waiting in a socket's receive queue (FIONREAD), which std does not expose.
+pub fn bytes_queued(socket: &impl AsRawFd) -> io::Result<usize> {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int to the valid pointer we pass.
+    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::FIONREAD, &mut queued) };
+    check(rc)?;
+    Ok(usize::try_from(queued).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

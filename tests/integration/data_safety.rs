@@ -375,3 +375,28 @@ fn login_timeout_closes_a_connection_that_only_sends_noop() {
     c.expect_final(226);
     fresh_session_works(s.addr);
 }
+
+/// A sender that trickles (less than the receive low-water mark in the whole upload, with
+/// pauses longer than the low-water check) still makes progress: no 426 for "no progress",
+/// even though each pause is a good part of the data timeout, and every byte arrives.
+#[test]
+fn trickling_upload_is_not_mistaken_for_a_stalled_one() {
+    let s = TestServer::with(|c| {
+        c.anonymous_writable = true;
+        c.data_timeout = Duration::from_millis(1500);
+    });
+    let mut c = s.anonymous();
+    let mut data = c.epsv();
+    c.expect("STOR slow", 150);
+    let mut sent = Vec::new();
+    for i in 0..8u8 {
+        let piece = vec![b'a' + i; 700];
+        data.write_all(&piece).unwrap();
+        sent.extend_from_slice(&piece);
+        // The paced sender is the scenario here, not a wait for readiness.
+        thread::sleep(Duration::from_millis(400));
+    }
+    drop(data);
+    c.expect_final(226);
+    assert_eq!(s.root.read("slow"), sent);
+}
