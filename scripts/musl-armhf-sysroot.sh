@@ -33,7 +33,7 @@ fi
 if ! dpkg --print-foreign-architectures | grep -qx armhf; then
     [[ $(id -u) -eq 0 ]] || die "run as root: dpkg --add-architecture armhf && apt-get update"
     dpkg --add-architecture armhf
-    apt-get update >&2
+    apt-get update >&2 || echo "musl-armhf-sysroot: apt-get update reported errors; trying on" >&2
 fi
 
 sysroot=$(rustc "+$toolchain" --print sysroot)
