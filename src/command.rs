@@ -120,6 +120,11 @@ pub const MAX_CREDENTIAL: usize = 128;
 /// Parses one control line (without its CRLF). Verbs match case-insensitively; the argument is
 /// everything after the first space, kept as it is.
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
+    // The reader strips the line's own CR; one left inside would end up in a file name and
+    // break every listing that shows it (PROTOCOL-NOTES: arguments with CR are refused).
+    if line.contains(&b'\r') {
+        return Err(ParseError::BadArgument("CR inside the command"));
+    }
     let (verb, arg) = match line.iter().position(|&b| b == b' ') {
         Some(space) => (&line[..space], Some(&line[space + 1..])),
         None => (line, None),

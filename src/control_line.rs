@@ -58,17 +58,23 @@ impl<R: Read> ControlReader<R> {
         &self.inner
     }
 
-    /// True when bytes already read from the socket wait to be parsed (pipelined commands).
-    pub fn has_buffered_input(&self) -> bool {
-        self.start < self.end
-    }
-
     /// Reads the next line. `Ok(None)` at end of stream (a partial last line is dropped).
     pub fn read_line(&mut self) -> io::Result<Option<ControlLine>> {
+        self.read_line_with(|_| Ok(()))
+    }
+
+    /// Like [`ControlReader::read_line`], calling `before_read` before each read from the
+    /// socket: the session sets the time left for the whole line there (or fails with
+    /// `TimedOut`), so a client that trickles a byte at a time cannot stretch a timeout.
+    pub fn read_line_with(
+        &mut self,
+        mut before_read: impl FnMut(&R) -> io::Result<()>,
+    ) -> io::Result<Option<ControlLine>> {
         loop {
             if let Some(line) = self.take_buffered_line() {
                 return Ok(Some(line));
             }
+            before_read(&self.inner)?;
             if !self.fill()? {
                 return Ok(None);
             }

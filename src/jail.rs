@@ -23,7 +23,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -131,8 +131,9 @@ pub enum Access {
     /// Read-only and non-blocking, so that a FIFO cannot hang the session before we see what
     /// it is.
     Read,
-    /// Write in place without truncating, creating the file if needed (REST+STOR).
-    WriteInPlace,
+    /// Write into an existing file without truncating (REST+STOR). Non-blocking, like the
+    /// two below, so that a FIFO without a reader fails (ENXIO) instead of hanging the session.
+    WriteExisting,
     /// Append, creating the file if needed (APPE).
     Append,
     /// A new file; fails if the name exists (upload temporaries, STOU).
@@ -143,8 +144,8 @@ impl Access {
     fn flags(self) -> i32 {
         match self {
             Access::Read => libc::O_RDONLY | libc::O_NONBLOCK,
-            Access::WriteInPlace => libc::O_WRONLY | libc::O_CREAT,
-            Access::Append => libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
+            Access::WriteExisting => libc::O_WRONLY | libc::O_NONBLOCK,
+            Access::Append => libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_NONBLOCK,
             Access::CreateNew => libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
         }
     }
@@ -201,8 +202,11 @@ impl JailedPath {
         let mut options = OpenOptions::new();
         match access {
             Access::Read => options.read(true).custom_flags(libc::O_NONBLOCK),
-            Access::WriteInPlace => options.write(true).create(true),
-            Access::Append => options.append(true).create(true),
+            Access::WriteExisting => options.write(true).custom_flags(libc::O_NONBLOCK),
+            Access::Append => options
+                .append(true)
+                .create(true)
+                .custom_flags(libc::O_NONBLOCK),
             Access::CreateNew => options.write(true).create_new(true),
         };
         options.mode(FILE_MODE).open(&self.host)
@@ -286,10 +290,21 @@ impl Jail {
             .read(true)
             .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
             .open(&root)?;
-        Ok(Jail {
-            root,
-            root_fd: Arc::new(OwnedFd::from(dir)),
-        })
+        let root_fd = Arc::new(OwnedFd::from(dir));
+        // Decide here, before any client, whether openat2 exists: only this first call may
+        // read ENOSYS/EPERM as "missing"; later an EPERM is an ordinary refusal, so no client
+        // can switch the race protection off for everyone.
+        if sys::open_beneath(
+            root_fd.as_fd(),
+            Path::new(""),
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+        )?
+        .is_none()
+        {
+            log::warn!("openat2 is not available: the jail checks paths, then uses them (see README, Security)");
+        }
+        Ok(Jail { root, root_fd })
     }
 
     pub fn root(&self) -> &Path {
@@ -343,15 +358,10 @@ impl Jail {
         let real = fs::canonicalize(link.host()).ok()?;
         let inside = real.strip_prefix(&self.root).ok()?;
         let target = fs::read_link(link.host()).ok()?;
-        if target.is_relative() {
+        if target.is_relative() && !climbs_above(&link.rel, &target) {
             return Some(target.into_os_string());
         }
         Some(Path::new("/").join(inside).into_os_string())
-    }
-
-    /// True when the entry's target (following links) lies inside the jail.
-    pub fn follows_inside(&self, entry: &JailedPath) -> bool {
-        fs::canonicalize(entry.host()).is_ok_and(|real| real.starts_with(&self.root))
     }
 
     fn inside(&self, real: PathBuf, path: &VirtualPath) -> io::Result<JailedPath> {
@@ -371,14 +381,21 @@ impl Jail {
     }
 }
 
-/// A name from a directory entry as bytes (for replies and listings).
-pub fn name_bytes(name: &OsStr) -> &[u8] {
-    name.as_bytes()
-}
-
-/// Builds an `OsString` from client bytes, without any lossy conversion.
-pub fn os_string(bytes: &[u8]) -> OsString {
-    OsString::from_vec(bytes.to_vec())
+/// Whether a relative link target, read from the link's directory, passes above the root on
+/// its way (`../../../srv/ftp/x` names the host's directories even when it ends inside).
+fn climbs_above(link_rel: &Path, target: &Path) -> bool {
+    let mut depth = link_rel.components().count().saturating_sub(1) as isize;
+    for part in target.components() {
+        match part {
+            std::path::Component::ParentDir => depth -= 1,
+            std::path::Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -465,6 +482,17 @@ mod tests {
         );
         assert!(outside.join("f").exists() && !outside.join("new").exists());
         let _ = fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn relative_link_targets_that_leave_the_root_are_detected() {
+        assert!(!climbs_above(Path::new("a/link"), Path::new("../b")));
+        assert!(climbs_above(
+            Path::new("a/link"),
+            Path::new("../../srv/ftp/b")
+        ));
+        assert!(climbs_above(Path::new("link"), Path::new("../ftp/b")));
+        assert!(!climbs_above(Path::new("link"), Path::new("sub/../b")));
     }
 
     #[test]

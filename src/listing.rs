@@ -219,13 +219,13 @@ pub fn mlsx_line(
         out.push_str(&format!("modify={};", mdtm(info.mtime)));
     }
     if facts.contains("perm") {
-        out.push_str(&format!("perm={};", perm_fact(is_dir, writable)));
+        out.push_str(&format!("perm={};", perm_fact(is_dir, writable, role)));
     }
     if facts.contains("unique") {
         out.push_str(&format!("unique={:x}g{:x};", info.dev, info.ino));
     }
     if facts.contains("UNIX.mode") {
-        out.push_str(&format!("UNIX.mode=0{:o};", info.mode & 0o7777));
+        out.push_str(&format!("UNIX.mode={:04o};", info.mode & 0o7777));
     }
     let mut line = out.into_bytes();
     line.push(b' ');
@@ -233,13 +233,15 @@ pub fn mlsx_line(
     line
 }
 
-/// RFC 3659 7.5.5: what this login may really do with the entry.
-fn perm_fact(is_dir: bool, writable: bool) -> &'static str {
-    match (is_dir, writable) {
-        (true, true) => "flcdmpe",
-        (true, false) => "el",
-        (false, true) => "rawdf",
-        (false, false) => "r",
+/// RFC 3659 7.5.5: what this login may really do with the entry. The listed directory and its
+/// parent cannot be renamed or deleted through their `.`/`..` entries, and the root not at all.
+fn perm_fact(is_dir: bool, writable: bool, role: MlsxRole) -> &'static str {
+    match (is_dir, writable, role) {
+        (true, true, MlsxRole::Entry) => "flcdmpe",
+        (true, true, _) => "lcmpe",
+        (true, false, _) => "el",
+        (false, true, _) => "rawdf",
+        (false, false, _) => "r",
     }
 }
 
@@ -333,7 +335,7 @@ mod tests {
         let facts = FactSet::from_names(&[b"TYPE".to_vec(), b"perm".to_vec()]);
         assert_eq!(
             mlsx_line(b".", &dir, MlsxRole::Current, facts, true),
-            b"type=cdir;perm=flcdmpe; ."
+            b"type=cdir;perm=lcmpe; ."
         );
         assert_eq!(
             facts.feat_line(),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use tinyftpd::activation::{self, PidFile};
 use tinyftpd::cli::{self, CliAction, Verbosity};
@@ -157,6 +158,11 @@ fn serve(mut config: Config, verbosity: Verbosity) -> ExitCode {
             "grace period over with {} session(s) still running",
             ctx.session_count()
         );
+    }
+    // Sessions may still hold the context (and so the log) after the grace period: write out
+    // what the log thread has queued before the process exits.
+    if let Some(log) = &ctx.xferlog {
+        log.flush(Duration::from_secs(2));
     }
     drop(pidfile);
     log::info!("stopped");

@@ -1,7 +1,5 @@
 //! FTP replies as values, and the one place that encodes them for the wire.
 
-use std::io::{self, Write};
-
 /// A reply: a three-digit code and one or more lines of text.
 ///
 /// A multi-line reply is sent as `NNN-first`, continuation lines, `NNN last` (RFC 959 4.2).
@@ -56,10 +54,6 @@ impl Reply {
             out.extend_from_slice(b" \r\n");
         }
         out
-    }
-
-    pub fn write_to(&self, mut w: impl Write) -> io::Result<()> {
-        w.write_all(&self.encode())
     }
 
     /// True for replies after which the server closes the control connection.

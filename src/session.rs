@@ -83,7 +83,6 @@ pub struct Session {
     /// The client closed the control connection while a transfer ran.
     control_closed: bool,
     login_deadline: Instant,
-    read_timeout: Duration,
     /// Our entry in the server's registry (for shutdown).
     registry_id: u64,
     /// Shutdown closed the reading side of the control connection during a transfer: finish
@@ -103,6 +102,9 @@ impl Session {
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
         stream.set_nodelay(true)?;
+        // A client that stops reading its replies must not hold the session (and its slot)
+        // forever in a blocked write.
+        stream.set_write_timeout(Some(control_write_timeout(&ctx)))?;
         let login_deadline = Instant::now() + ctx.config.login_timeout;
         let registry_id = ctx.register_session(stream.as_raw_fd());
         Ok(Session {
@@ -115,7 +117,6 @@ impl Session {
             quit: false,
             control_closed: false,
             login_deadline,
-            read_timeout: Duration::ZERO,
             registry_id,
             control_shut: false,
         })
@@ -148,14 +149,14 @@ impl Session {
                 let _ = self.send(&shutting_down());
                 return Ok(());
             }
-            if !self.set_read_deadline()? {
+            let Some(deadline) = self.line_deadline() else {
                 let _ = self.send(&Reply::new(
                     codes::SERVICE_NOT_AVAILABLE,
                     "Login timeout: closing control connection.",
                 ));
                 return Ok(());
-            }
-            let line = match self.next_line() {
+            };
+            let line = match self.next_line(deadline) {
                 Ok(Some(line)) => line,
                 Ok(None) if self.ctx.is_shutting_down() => {
                     let _ = self.send(&shutting_down());
@@ -185,26 +186,16 @@ impl Session {
         Ok(())
     }
 
-    /// Before login the whole login must fit in the login timeout (so a slow client cannot hold
-    /// a connection by sending a NOOP now and then); after it, each read gets the idle timeout.
-    /// False when the login time is up.
-    fn set_read_deadline(&mut self) -> io::Result<bool> {
-        let timeout = if self.user().is_some() {
-            self.ctx.config.idle_timeout
-        } else {
-            let left = self
-                .login_deadline
-                .saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(false);
-            }
-            left.min(self.ctx.config.idle_timeout)
-        };
-        if self.read_timeout != timeout {
-            self.control.get_ref().set_read_timeout(Some(timeout))?;
-            self.read_timeout = timeout;
+    /// When the next command line must be complete: the idle timeout from now, and before login
+    /// also the login timeout from the start (so a slow client cannot hold a connection by
+    /// sending a NOOP now and then). `None` when the login time is up.
+    fn line_deadline(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let idle = now + self.ctx.config.idle_timeout;
+        if self.user().is_some() {
+            return Some(idle);
         }
-        Ok(true)
+        (self.login_deadline > now).then(|| idle.min(self.login_deadline))
     }
 
     /// REIN: the client gets a new login timeout for its next login.
@@ -212,26 +203,44 @@ impl Session {
         self.login_deadline = Instant::now() + self.ctx.config.login_timeout;
     }
 
-    fn next_line(&mut self) -> io::Result<Option<ControlLine>> {
-        match self.pending.pop_front() {
-            Some(line) => Ok(Some(line)),
-            None => self.control.read_line(),
+    /// The next command line: one held back during a transfer, or one from the socket that
+    /// must be complete by `deadline` (checked before every read, not only once per line).
+    fn next_line(&mut self, deadline: Instant) -> io::Result<Option<ControlLine>> {
+        if let Some(line) = self.pending.pop_front() {
+            return Ok(Some(line));
         }
+        self.control.read_line_with(|stream| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            stream.set_read_timeout(Some(left))
+        })
     }
 
     /// Parses and runs one command line, returning its final reply.
     fn execute(&mut self, line: &[u8]) -> Reply {
-        let command = match command::parse(line) {
+        let parsed = command::parse(line);
+        // Sequence state lives for exactly one command, whether that one parses or not: RNTO
+        // must follow RNFR and PASS must follow USER (503 otherwise), and REST applies to the
+        // next transfer only.
+        let rename_from = self.state.rename_from.take();
+        if matches!(self.state.login, Login::UserGiven(_))
+            && !matches!(
+                parsed,
+                Ok(Command::Pass(_) | Command::User(_) | Command::Host(_))
+            )
+        {
+            self.state.login = Login::None;
+        }
+        if !parsed.as_ref().is_ok_and(keeps_restart_offset) {
+            self.state.restart_offset = 0;
+        }
+        let command = match parsed {
             Ok(command) => command,
             Err(e) => return FtpError::Parse(e).to_reply(),
         };
         log::debug!("{} <- {}", self.peer, command.loggable());
-        let rename_from = self.state.rename_from.take();
-        if !matches!(command, Command::Pass(_) | Command::User(_))
-            && matches!(self.state.login, Login::UserGiven(_))
-        {
-            self.state.login = Login::None;
-        }
         if let Err(e) = self.gate(&command) {
             return e.to_reply();
         }
@@ -402,6 +411,29 @@ impl Session {
         }
         flow
     }
+}
+
+/// REST is kept for the transfer that uses it, across the data connection set-up and TYPE that
+/// clients send between the two (FileZilla sends PASV after REST); anything else forgets it.
+fn keeps_restart_offset(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Rest(_)
+            | Command::Retr(_)
+            | Command::Stor(_)
+            | Command::Appe(_)
+            | Command::Pasv
+            | Command::Epsv(_)
+            | Command::Port(_)
+            | Command::Eprt(_)
+            | Command::Type(_)
+    )
+}
+
+/// How long one reply may take to leave: a client reads its replies at once, so the shorter of
+/// the login and idle timeouts is generous.
+fn control_write_timeout(ctx: &ServerContext) -> Duration {
+    ctx.config.login_timeout.min(ctx.config.idle_timeout)
 }
 
 fn shutting_down() -> Reply {

@@ -315,14 +315,24 @@ fn not_a_regular_file() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
 }
 
-/// Opens a file to write in place: REST+STOR (resume at `offset`) and APPE. Resuming means
-/// writing into the existing file, so these are not atomic; that is what resume is for.
+/// Opens a file to write in place: REST+STOR (an existing file, resumed) and APPE (created if
+/// needed). Resuming means writing into the existing file, so these are not atomic; that is
+/// what resume is for. Anything but a regular file is refused (a FIFO without a reader, a
+/// socket: ENXIO), so the session never blocks in the open or on the first write.
 pub fn open_in_place(path: &JailedPath, append: bool) -> io::Result<File> {
-    path.open(if append {
+    let access = if append {
         Access::Append
     } else {
-        Access::WriteInPlace
-    })
+        Access::WriteExisting
+    };
+    let file = path.open(access).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENXIO) => not_a_regular_file(),
+        _ => e,
+    })?;
+    if !file.metadata()?.is_file() {
+        return Err(not_a_regular_file());
+    }
+    Ok(file)
 }
 
 /// Creates the new file `path_for(n)` for the first `n` whose name is free (`O_EXCL` makes the

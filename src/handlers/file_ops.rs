@@ -73,7 +73,7 @@ pub fn mdtm(s: &mut Session, arg: &[u8]) -> FtpResult {
 
 /// MFMT (draft-somers-ftp-mfxx): set the modification time, as FileZilla does after an upload.
 pub fn mfmt(s: &mut Session, unix_secs: i64, arg: &[u8]) -> FtpResult {
-    let path = s.resolve(arg)?;
+    let path = not_the_root(s.resolve(arg)?)?;
     let time = if unix_secs >= 0 {
         UNIX_EPOCH + Duration::from_secs(unix_secs.unsigned_abs())
     } else {
@@ -92,7 +92,7 @@ pub fn site(s: &mut Session, arg: SiteArg) -> FtpResult {
             if !s.writable() {
                 return Err(FtpError::ReadOnly);
             }
-            let path = s.resolve(&path)?;
+            let path = not_the_root(s.resolve(&path)?)?;
             // No set-user-ID, set-group-ID or sticky bits from a client.
             path.open(Access::Read)?
                 .set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
@@ -103,4 +103,13 @@ pub fn site(s: &mut Session, arg: SiteArg) -> FtpResult {
             "SITE command not implemented.",
         )),
     }
+}
+
+/// The served directory itself is not the client's to change: `SITE CHMOD 0 /` would lock
+/// every session out.
+fn not_the_root(path: JailedPath) -> Result<JailedPath, FtpError> {
+    if path.virtual_path().is_root() {
+        return Err(FtpError::Io(std::io::ErrorKind::PermissionDenied.into()));
+    }
+    Ok(path)
 }

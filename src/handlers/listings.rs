@@ -263,10 +263,16 @@ pub fn mlst(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
     let info = EntryInfo::from_metadata(&fs::metadata(path.host())?);
     let shown_path = path.virtual_path().to_bytes();
     let mut line = b" ".to_vec();
+    // The root can be listed but never renamed or deleted: its facts are those of a cdir.
+    let role = if path.virtual_path().is_root() {
+        MlsxRole::Current
+    } else {
+        MlsxRole::Entry
+    };
     line.extend(listing::mlsx_line(
         &shown_path,
         &info,
-        MlsxRole::Entry,
+        role,
         s.state.facts,
         s.writable(),
     ));

@@ -82,6 +82,11 @@ pub fn opts(s: &mut Session, arg: OptsArg) -> FtpResult {
 /// HOST (RFC 7151): we serve one virtual host, so any name is accepted before login.
 pub fn host(s: &mut Session, name: &[u8]) -> FtpResult {
     if !matches!(s.state.login, Login::None) {
+        // After USER (pending or done) a HOST is out of order (RFC 7151 3); a pending USER is
+        // forgotten like after any other command.
+        if matches!(s.state.login, Login::UserGiven(_)) {
+            s.state.login = Login::None;
+        }
         return Err(FtpError::BadSequence("HOST must come before USER"));
     }
     log::debug!("{} HOST {}", s.peer, String::from_utf8_lossy(name));

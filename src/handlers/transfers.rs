@@ -268,29 +268,45 @@ pub fn stor(s: &mut Session, arg: &[u8]) -> FtpResult {
 }
 
 /// REST + STOR: resume an upload in place from `offset` (what resume means; not atomic).
+/// Nothing is cut before the data has arrived: the file keeps its old tail until the upload
+/// completes, and only then ends where the upload ended.
 fn stor_resume(s: &mut Session, path: JailedPath, offset: u64) -> FtpResult {
-    let mut file = transfer::open_in_place(&path, false)?;
+    let mut file = open_in_place(&path, false).map_err(|e| match e {
+        // Resuming a file that does not exist: the offset is past its end.
+        FtpError::Io(e) if e.kind() == io::ErrorKind::NotFound => FtpError::InvalidRestart,
+        other => other,
+    })?;
     if offset > file.metadata()?.len() {
         return Err(FtpError::InvalidRestart);
     }
-    file.set_len(offset)?;
     file.seek(SeekFrom::Start(offset))?;
-    receive_in_place(s, "STOR", &path, file)
+    receive_in_place(s, "STOR", &path, file, true)
 }
 
 /// APPE: append in place (creating the file if needed).
 pub fn appe(s: &mut Session, arg: &[u8]) -> FtpResult {
     s.state.restart_offset = 0;
     let path = s.resolve_in_place(arg)?;
-    let file = transfer::open_in_place(&path, true)?;
-    if !file.metadata()?.is_file() {
-        return Err(FtpError::NotAPlainFile);
-    }
-    receive_in_place(s, "APPE", &path, file)
+    let file = open_in_place(&path, true)?;
+    receive_in_place(s, "APPE", &path, file, false)
 }
 
-/// The upload of REST+STOR and APPE, into a file already opened and positioned.
-fn receive_in_place(s: &mut Session, verb: &str, path: &JailedPath, mut file: File) -> FtpResult {
+fn open_in_place(path: &JailedPath, append: bool) -> Result<File, FtpError> {
+    transfer::open_in_place(path, append).map_err(|e| match e.kind() {
+        io::ErrorKind::InvalidInput => FtpError::NotAPlainFile,
+        _ => FtpError::Io(e),
+    })
+}
+
+/// The upload of REST+STOR and APPE, into a file already opened and positioned. With
+/// `cut_at_end`, a completed upload also ends the file where the upload ended.
+fn receive_in_place(
+    s: &mut Session,
+    verb: &str,
+    path: &JailedPath,
+    mut file: File,
+    cut_at_end: bool,
+) -> FtpResult {
     let kind = s.state.transfer_type;
     let preliminary = Reply::new(
         codes::OPENING_DATA,
@@ -299,7 +315,12 @@ fn receive_in_place(s: &mut Session, verb: &str, path: &JailedPath, mut file: Fi
     let started = Instant::now();
     let progress = Progress::default();
     let outcome = over_data_connection(s, preliminary, |s, data| {
-        receive_into(s, data, &mut file, kind, &progress)
+        let n = receive_into(s, data, &mut file, kind, &progress)?;
+        if cut_at_end {
+            let end = file.stream_position().map_err(TransferError::Disk)?;
+            file.set_len(end).map_err(TransferError::Disk)?;
+        }
+        Ok(n)
     });
     finish(
         s,

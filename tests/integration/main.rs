@@ -21,4 +21,5 @@ mod integrity;
 mod lifecycle;
 mod operations;
 mod protocol;
+mod regressions;
 mod security;
