@@ -178,18 +178,6 @@ impl JailedPath {
         }
     }
 
-    /// Another entry in the same directory (upload temporaries live next to their target).
-    pub fn sibling(&self, name: &OsStr) -> JailedPath {
-        let mut virtual_path = self.virtual_path.parent();
-        virtual_path.components.push(name.as_bytes().to_vec());
-        JailedPath {
-            host: self.host.with_file_name(name),
-            rel: self.rel.with_file_name(name),
-            root_fd: Arc::clone(&self.root_fd),
-            virtual_path,
-        }
-    }
-
     /// Opens the file. With openat2 (Linux 5.6+), the open happens below the root's descriptor
     /// and refuses any symlink on the way, so nothing swapped in after the jail's check can
     /// lead it out; elsewhere it is an ordinary open of the checked path.
@@ -227,6 +215,15 @@ impl JailedPath {
             0,
         )?;
         Ok((fd, name))
+    }
+
+    /// The directory this entry is in, held open, and the entry's name in it: an upload keeps
+    /// its directory this way, so renaming that directory during the upload moves the upload
+    /// with it instead of stranding its temporary file.
+    pub fn open_parent(&self) -> io::Result<(OpenDir, OsString)> {
+        let (fd, name) = self.parent_dir()?;
+        let host = self.host.parent().unwrap_or(Path::new("/")).to_path_buf();
+        Ok((OpenDir { fd, host }, name.to_os_string()))
     }
 
     pub fn create_dir(&self) -> io::Result<()> {
@@ -270,6 +267,47 @@ impl JailedPath {
                 sys::rename_at(from_dir.as_fd(), from, to_dir.as_fd(), to_name)
             }
             (None, _) => fs::rename(&self.host, &to.host),
+        }
+    }
+}
+
+/// A directory inside the jail, held open by descriptor (or, without openat2, by its checked
+/// path). Names given to its methods are single components chosen by the server.
+#[derive(Debug)]
+pub struct OpenDir {
+    fd: Option<OwnedFd>,
+    host: PathBuf,
+}
+
+impl OpenDir {
+    /// A new file `name`; fails if the name exists.
+    pub fn create_new(&self, name: &OsStr) -> io::Result<File> {
+        let flags = Access::CreateNew.flags();
+        match &self.fd {
+            Some(dir) => match sys::open_beneath(dir.as_fd(), Path::new(name), flags, FILE_MODE)? {
+                Some(fd) => Ok(File::from(fd)),
+                None => Err(io::Error::from(io::ErrorKind::Unsupported)),
+            },
+            None => OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .open(self.host.join(name)),
+        }
+    }
+
+    /// Renames `from` to `to` in this directory (replacing a file there).
+    pub fn rename(&self, from: &OsStr, to: &OsStr) -> io::Result<()> {
+        match &self.fd {
+            Some(dir) => sys::rename_at(dir.as_fd(), from, dir.as_fd(), to),
+            None => fs::rename(self.host.join(from), self.host.join(to)),
+        }
+    }
+
+    pub fn remove_file(&self, name: &OsStr) -> io::Result<()> {
+        match &self.fd {
+            Some(dir) => sys::unlink_at(dir.as_fd(), name, false),
+            None => fs::remove_file(self.host.join(name)),
         }
     }
 }

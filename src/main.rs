@@ -138,6 +138,7 @@ fn serve(mut config: Config, verbosity: Verbosity) -> ExitCode {
         shown_root.display()
     );
     let _ = std::io::stdout().flush();
+    sweep_stale_uploads(server.context().jail.root().to_path_buf());
     let ctx = server.context();
     let accepting = match thread::Builder::new()
         .name("accept".into())
@@ -167,6 +168,20 @@ fn serve(mut config: Config, verbosity: Verbosity) -> ExitCode {
     drop(pidfile);
     log::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Removes temporaries of uploads that a killed server left behind, on a thread of its own so
+/// that start-up does not wait for a walk of a large tree.
+fn sweep_stale_uploads(root: PathBuf) {
+    let spawned = thread::Builder::new().name("sweep".into()).spawn(move || {
+        let removed = tinyftpd::transfer::remove_stale_temporaries(&root);
+        if removed > 0 {
+            log::info!("removed {removed} stale upload temporaries");
+        }
+    });
+    if let Err(e) = spawned {
+        log::warn!("cannot start the stale-upload sweep: {e}");
+    }
 }
 
 /// Handles signals until SIGTERM or SIGINT: SIGHUP re-reads the users file and reopens the

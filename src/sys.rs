@@ -514,6 +514,17 @@ pub fn bytes_queued(socket: &impl AsRawFd) -> io::Result<usize> {
     Ok(usize::try_from(queued).unwrap_or(0))
 }
 
+/// Whether a process with this pid exists (kill with signal 0; EPERM means it exists but is
+/// not ours). Works inside a chroot, where /proc is usually missing.
+pub fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) with signal 0 only checks for the process; it touches no memory.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,15 +1,18 @@
 //! The only code that moves file bytes: downloads, uploads, ASCII conversion and the atomic
 //! upload (a hidden temporary file renamed over the target only when the upload completed).
 
-use std::fs::File;
+use std::ffi::OsString;
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::command::TransferType;
-use crate::jail::{Access, JailedPath, RESERVED_PREFIX};
+use crate::jail::{Access, JailedPath, OpenDir, RESERVED_PREFIX};
 use crate::sys;
 
 /// Bytes per read/write: large enough that syscall overhead is small next to the copy.
@@ -335,11 +338,15 @@ pub fn open_in_place(path: &JailedPath, append: bool) -> io::Result<File> {
     Ok(file)
 }
 
-/// Creates the new file `path_for(n)` for the first `n` whose name is free (`O_EXCL` makes the
+/// STOU: creates a new file in `dir` under a name no existing file has (`O_EXCL` makes the
 /// check and the creation one step).
-fn create_new_named(path_for: impl Fn(u64) -> JailedPath) -> io::Result<(File, JailedPath)> {
+pub fn create_unique(dir: &JailedPath) -> io::Result<(File, JailedPath)> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     loop {
-        let path = path_for(UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed));
+        let n = UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.child(std::ffi::OsStr::new(&format!("stou.{stamp}.{n}")));
         match path.open(Access::CreateNew) {
             Ok(file) => return Ok((file, path)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -348,42 +355,46 @@ fn create_new_named(path_for: impl Fn(u64) -> JailedPath) -> io::Result<(File, J
     }
 }
 
-/// STOU: creates a new file in `dir` under a name no existing file has.
-pub fn create_unique(dir: &JailedPath) -> io::Result<(File, JailedPath)> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    create_new_named(|n| dir.child(std::ffi::OsStr::new(&format!("stou.{stamp}.{n}"))))
-}
-
 static UPLOAD_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A new upload that replaces its target only when [`AtomicUpload::commit`] is called. Dropped
 /// without commit (error, abort, a dropped connection, a panic), it removes its temporary file
-/// and leaves the old target untouched.
+/// and leaves the old target untouched. It holds its directory open, so the final rename (or
+/// the clean-up) happens in that directory even if it was renamed meanwhile.
 pub struct AtomicUpload {
     file: File,
-    temp: JailedPath,
-    target: JailedPath,
+    dir: OpenDir,
+    temp_name: OsString,
+    target_name: OsString,
     committed: bool,
 }
 
 impl AtomicUpload {
     /// Creates the hidden temporary file next to `target` (same directory, so the final rename
-    /// is atomic and never crosses file systems).
+    /// is atomic and never crosses file systems). Its name carries our pid, so a later start can
+    /// tell a stale one (see [`remove_stale_temporaries`]).
     pub fn create(target: &JailedPath) -> io::Result<AtomicUpload> {
+        let (dir, target_name) = target.open_parent()?;
         let pid = std::process::id();
-        let (file, temp) = create_new_named(|n| {
-            let mut name = RESERVED_PREFIX.to_vec();
-            name.extend_from_slice(format!("{pid}.{n}").as_bytes());
-            target.sibling(std::ffi::OsStr::from_bytes(&name))
-        })?;
-        Ok(AtomicUpload {
-            file,
-            temp,
-            target: target.clone(),
-            committed: false,
-        })
+        loop {
+            let n = UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let mut temp_name = RESERVED_PREFIX.to_vec();
+            temp_name.extend_from_slice(format!("{pid}.{n}").as_bytes());
+            let temp_name = OsString::from_vec(temp_name);
+            match dir.create_new(&temp_name) {
+                Ok(file) => {
+                    return Ok(AtomicUpload {
+                        file,
+                        dir,
+                        temp_name,
+                        target_name,
+                        committed: false,
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub fn file(&mut self) -> &mut File {
@@ -394,7 +405,7 @@ impl AtomicUpload {
     /// directory (EISDIR), so no extra check is needed.
     pub fn commit(mut self) -> io::Result<()> {
         self.file.flush()?;
-        self.temp.rename_to(&self.target)?;
+        self.dir.rename(&self.temp_name, &self.target_name)?;
         self.committed = true;
         Ok(())
     }
@@ -403,8 +414,60 @@ impl AtomicUpload {
 impl Drop for AtomicUpload {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = self.temp.remove_file();
+            let _ = self.dir.remove_file(&self.temp_name);
         }
+    }
+}
+
+/// Directories visited at most by [`remove_stale_temporaries`], so that a huge tree cannot
+/// keep the sweep going for long.
+const SWEEP_MAX_ENTRIES: usize = 1_000_000;
+
+/// Removes upload temporaries left by a server that was killed mid-upload: those whose pid is
+/// no longer a running process. Walks the served tree without following symlinks, at most
+/// [`SWEEP_MAX_ENTRIES`] entries. Returns how many it removed.
+pub fn remove_stale_temporaries(root: &Path) -> usize {
+    let mut removed = 0;
+    let mut seen = 0;
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            seen += 1;
+            if seen > SWEEP_MAX_ENTRIES {
+                return removed;
+            }
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            if kind.is_dir() {
+                dirs.push(entry.path());
+            } else if kind.is_file()
+                && is_stale_temporary(name.as_bytes())
+                && fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+fn is_stale_temporary(name: &[u8]) -> bool {
+    let Some(rest) = name.strip_prefix(RESERVED_PREFIX) else {
+        return false;
+    };
+    let pid = rest
+        .split(|&b| b == b'.')
+        .next()
+        .and_then(|p| std::str::from_utf8(p).ok())
+        .and_then(|p| p.parse::<u32>().ok());
+    match pid {
+        Some(pid) => pid != std::process::id() && !sys::process_exists(pid),
+        None => false,
     }
 }
 

@@ -400,3 +400,51 @@ fn trickling_upload_is_not_mistaken_for_a_stalled_one() {
     c.expect_final(226);
     assert_eq!(s.root.read("slow"), sent);
 }
+
+/// The directory of a running upload is renamed by another session: the upload still lands
+/// (in the directory under its new name) and no temporary file is stranded.
+#[test]
+fn upload_survives_its_directory_being_renamed() {
+    let s = TestServer::writable();
+    s.root.write("sub/old.txt", b"x");
+    let mut uploader = s.anonymous();
+    let mut renamer = s.anonymous();
+    let mut data = uploader.epsv();
+    uploader.expect("STOR sub/up.bin", 150);
+    data.write_all(&random_bytes(100_000, 5)).unwrap();
+    renamer.expect("RNFR sub", 350);
+    renamer.expect("RNTO sub2", 250);
+    data.write_all(&random_bytes(100_000, 6)).unwrap();
+    drop(data);
+    uploader.expect_final(226);
+    let mut expected = random_bytes(100_000, 5);
+    expected.extend(random_bytes(100_000, 6));
+    assert_eq!(s.root.read("sub2/up.bin"), expected);
+    assert!(temp_files(&s.root.path().join("sub2")).is_empty());
+}
+
+/// Temporaries of a server that died mid-upload are removed at the next start (those of a
+/// process still running are not).
+#[test]
+fn next_start_removes_stale_upload_temporaries() {
+    let root = TempDir::new("stale");
+    let dead_pid = (400_000..500_000u32)
+        .find(|&p| !Path::new(&format!("/proc/{p}")).exists())
+        .expect("a free pid");
+    root.write(&format!(".tinyftpd-upload.{dead_pid}.1"), b"partial");
+    root.write(
+        &format!("deep/er/.tinyftpd-upload.{dead_pid}.7"),
+        b"partial",
+    );
+    let live = format!(".tinyftpd-upload.{}.3", std::process::id());
+    root.write(&live, b"someone else's running upload");
+    root.write("keep.txt", b"keep");
+    let server = crate::support::process::Binary::start(&[root.path().to_str().unwrap()]);
+    server.wait_for_log(
+        "removed 2 stale upload temporaries",
+        Duration::from_secs(10),
+    );
+    assert_eq!(temp_files(root.path()), vec![live]);
+    assert!(temp_files(&root.path().join("deep/er")).is_empty());
+    assert_eq!(root.read("keep.txt"), b"keep");
+}
