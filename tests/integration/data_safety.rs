@@ -448,3 +448,33 @@ fn next_start_removes_stale_upload_temporaries() {
     assert!(temp_files(&root.path().join("deep/er")).is_empty());
     assert_eq!(root.read("keep.txt"), b"keep");
 }
+
+/// SIGKILL in the middle of an upload over an existing file: the old file is intact, and the
+/// temporary the dead server left is removed by the next start.
+#[test]
+fn sigkill_mid_upload_keeps_the_old_file_and_the_next_start_cleans_up() {
+    let root = TempDir::new("killed");
+    root.write("report.pdf", b"the old, complete report");
+    let mut server = crate::support::process::Binary::start(&["-w", root.path().to_str().unwrap()]);
+    let mut c = crate::support::Client::connect(server.addr);
+    c.login("anonymous", "x");
+    let mut data = c.epsv();
+    c.expect("STOR report.pdf", 150);
+    data.write_all(&random_bytes(256 * 1024, 9)).unwrap();
+    // The temporary exists once the server has taken the upload.
+    crate::hostile::wait_until("the upload temporary", || {
+        !temp_files(root.path()).is_empty()
+    });
+    server.signal(libc::SIGKILL);
+    server.wait_exit(Duration::from_secs(10));
+    drop(data);
+    assert_eq!(root.read("report.pdf"), b"the old, complete report");
+    assert_eq!(temp_files(root.path()).len(), 1);
+    let next = crate::support::process::Binary::start(&["-w", root.path().to_str().unwrap()]);
+    next.wait_for_log(
+        "removed 1 stale upload temporaries",
+        Duration::from_secs(10),
+    );
+    assert!(temp_files(root.path()).is_empty());
+    assert_eq!(root.read("report.pdf"), b"the old, complete report");
+}
