@@ -296,6 +296,26 @@ impl OpenDir {
         }
     }
 
+    /// A new file without a name (see [`sys::open_unnamed`]); `None` where that is not possible
+    /// (no directory descriptor, no O_TMPFILE, or no way to link it later).
+    pub fn create_unnamed(&self) -> io::Result<Option<File>> {
+        let Some(dir) = &self.fd else {
+            return Ok(None);
+        };
+        if !sys::can_link_unnamed() {
+            return Ok(None);
+        }
+        Ok(sys::open_unnamed(dir.as_fd(), FILE_MODE)?.map(File::from))
+    }
+
+    /// Names an unnamed file from [`OpenDir::create_unnamed`]; `AlreadyExists` if taken.
+    pub fn link(&self, file: &File, name: &OsStr) -> io::Result<()> {
+        match &self.fd {
+            Some(dir) => sys::link_unnamed(file.as_fd(), dir.as_fd(), name),
+            None => Err(io::Error::from(io::ErrorKind::Unsupported)),
+        }
+    }
+
     /// Renames `from` to `to` in this directory (replacing a file there).
     pub fn rename(&self, from: &OsStr, to: &OsStr) -> io::Result<()> {
         match &self.fd {

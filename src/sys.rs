@@ -525,6 +525,76 @@ pub fn process_exists(pid: u32) -> bool {
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// An unnamed new file in the directory `dir` (O_TMPFILE): it has no directory entry until
+/// [`link_unnamed`] gives it one, and vanishes if the process dies first. `Ok(None)` where the
+/// file system or kernel does not support O_TMPFILE.
+pub fn open_unnamed(dir: BorrowedFd<'_>, mode: u32) -> io::Result<Option<OwnedFd>> {
+    // SAFETY: the path is a valid C string literal; the descriptor returned is ours to own.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c".".as_ptr(),
+            libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: a non-negative return is a new descriptor that we now own.
+        return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL) | Some(libc::ENOENT) => {
+            Ok(None)
+        }
+        _ => Err(err),
+    }
+}
+
+/// Whether [`link_unnamed`] can work here: linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH
+/// (root has it), otherwise it goes through /proc/self/fd, which a chroot usually lacks.
+pub fn can_link_unnamed() -> bool {
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    let root = unsafe { libc::geteuid() } == 0;
+    root || Path::new("/proc/self/fd").is_dir()
+}
+
+/// Gives the unnamed file `file` (from [`open_unnamed`]) the name `name` in `dir`; fails with
+/// `AlreadyExists` if the name is taken (linkat never replaces).
+pub fn link_unnamed(file: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    let name = c_name(name)?;
+    // SAFETY: the empty path and `name` are valid C strings; both descriptors are open.
+    let rc = unsafe {
+        libc::linkat(
+            file.as_raw_fd(),
+            c"".as_ptr(),
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(libc::ENOENT) | Some(libc::EPERM)) {
+        return Err(err);
+    }
+    // Without CAP_DAC_READ_SEARCH: the same through the descriptor's /proc link.
+    let proc_path = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: as above.
+    check(unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            proc_path.as_ptr(),
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

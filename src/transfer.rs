@@ -358,43 +358,41 @@ pub fn create_unique(dir: &JailedPath) -> io::Result<(File, JailedPath)> {
 static UPLOAD_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A new upload that replaces its target only when [`AtomicUpload::commit`] is called. Dropped
-/// without commit (error, abort, a dropped connection, a panic), it removes its temporary file
-/// and leaves the old target untouched. It holds its directory open, so the final rename (or
-/// the clean-up) happens in that directory even if it was renamed meanwhile.
+/// without commit (error, abort, a dropped connection, a panic), it leaves the old target
+/// untouched and no file behind. It holds its directory open, so the final step happens in that
+/// directory even if it was renamed meanwhile.
+///
+/// The file is written unnamed (O_TMPFILE) where possible and linked under its name at the end:
+/// one directory operation per new file instead of create + rename, which is what ext4
+/// serialises when many uploads land in one directory; a crash then leaves nothing behind. A
+/// target that exists by then is replaced by linking under a temporary name and renaming.
+/// Elsewhere the file is a hidden named temporary from the start.
 pub struct AtomicUpload {
     file: File,
     dir: OpenDir,
-    temp_name: OsString,
+    /// `None` while the file is unnamed.
+    temp_name: Option<OsString>,
     target_name: OsString,
     committed: bool,
 }
 
 impl AtomicUpload {
-    /// Creates the hidden temporary file next to `target` (same directory, so the final rename
-    /// is atomic and never crosses file systems). Its name carries our pid, so a later start can
-    /// tell a stale one (see [`remove_stale_temporaries`]).
     pub fn create(target: &JailedPath) -> io::Result<AtomicUpload> {
         let (dir, target_name) = target.open_parent()?;
-        let pid = std::process::id();
-        loop {
-            let n = UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let mut temp_name = RESERVED_PREFIX.to_vec();
-            temp_name.extend_from_slice(format!("{pid}.{n}").as_bytes());
-            let temp_name = OsString::from_vec(temp_name);
-            match dir.create_new(&temp_name) {
-                Ok(file) => {
-                    return Ok(AtomicUpload {
-                        file,
-                        dir,
-                        temp_name,
-                        target_name,
-                        committed: false,
-                    })
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
+        let (file, temp_name) = match dir.create_unnamed()? {
+            Some(file) => (file, None),
+            None => {
+                let (file, name) = create_named_temporary(&dir)?;
+                (file, Some(name))
             }
-        }
+        };
+        Ok(AtomicUpload {
+            file,
+            dir,
+            temp_name,
+            target_name,
+            committed: false,
+        })
     }
 
     pub fn file(&mut self) -> &mut File {
@@ -405,7 +403,22 @@ impl AtomicUpload {
     /// directory (EISDIR), so no extra check is needed.
     pub fn commit(mut self) -> io::Result<()> {
         self.file.flush()?;
-        self.dir.rename(&self.temp_name, &self.target_name)?;
+        if self.temp_name.is_none() {
+            match self.dir.link(&self.file, &self.target_name) {
+                Ok(()) => {
+                    self.committed = true;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let name = link_under_temporary_name(&self.dir, &self.file)?;
+                    self.temp_name = Some(name);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(temp) = &self.temp_name {
+            self.dir.rename(temp, &self.target_name)?;
+        }
         self.committed = true;
         Ok(())
     }
@@ -413,8 +426,38 @@ impl AtomicUpload {
 
 impl Drop for AtomicUpload {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = self.dir.remove_file(&self.temp_name);
+        if let (false, Some(temp)) = (self.committed, &self.temp_name) {
+            let _ = self.dir.remove_file(temp);
+        }
+    }
+}
+
+/// A hidden temporary name carrying our pid, so that a later start can tell a stale one (see
+/// [`remove_stale_temporaries`]).
+fn temporary_name(n: u64) -> OsString {
+    let mut name = RESERVED_PREFIX.to_vec();
+    name.extend_from_slice(format!("{}.{n}", std::process::id()).as_bytes());
+    OsString::from_vec(name)
+}
+
+fn create_named_temporary(dir: &OpenDir) -> io::Result<(File, OsString)> {
+    loop {
+        let name = temporary_name(UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed));
+        match dir.create_new(&name) {
+            Ok(file) => return Ok((file, name)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn link_under_temporary_name(dir: &OpenDir, file: &File) -> io::Result<OsString> {
+    loop {
+        let name = temporary_name(UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed));
+        match dir.link(file, &name) {
+            Ok(()) => return Ok(name),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
         }
     }
 }
