@@ -76,6 +76,9 @@ pub struct Config {
     pub login_timeout: Duration,
     /// Most entries one LIST/NLST/MLSD sends; beyond it the listing ends with 451.
     pub max_list_entries: u64,
+    /// Uploads are written unnamed (O_TMPFILE) where the system allows; false forces the named
+    /// hidden temporary (not a flag: tests use it to cover that route too).
+    pub unnamed_uploads: bool,
     /// The pause after a failed login, which slows password guessing (not a flag; tests set 0).
     pub login_failure_delay: Duration,
     /// The text of the 220 greeting (`--banner`); one line, no control characters.
@@ -117,6 +120,7 @@ impl Config {
             data_timeout: DEFAULT_DATA_TIMEOUT,
             show_dotfiles: false,
             login_failure_delay: Duration::from_secs(1),
+            unnamed_uploads: true,
             login_timeout: DEFAULT_LOGIN_TIMEOUT,
             max_list_entries: DEFAULT_MAX_LIST_ENTRIES,
             banner: DEFAULT_BANNER.to_string(),

@@ -99,8 +99,11 @@ impl Drop for Session {
 
 impl Session {
     pub fn new(stream: TcpStream, ctx: Arc<ServerContext>) -> io::Result<Session> {
-        let peer = stream.peer_addr()?;
-        let local = stream.local_addr()?;
+        // A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d; logs, xferlog and the
+        // data-connection checks all want the plain IPv4 address.
+        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+        let peer = canonical(stream.peer_addr()?);
+        let local = canonical(stream.local_addr()?);
         stream.set_nodelay(true)?;
         // A client that stops reading its replies must not hold the session (and its slot)
         // forever in a blocked write.

@@ -377,9 +377,15 @@ pub struct AtomicUpload {
 }
 
 impl AtomicUpload {
-    pub fn create(target: &JailedPath) -> io::Result<AtomicUpload> {
+    /// `allow_unnamed: false` always takes the named-temporary route (tests cover both).
+    pub fn create(target: &JailedPath, allow_unnamed: bool) -> io::Result<AtomicUpload> {
         let (dir, target_name) = target.open_parent()?;
-        let (file, temp_name) = match dir.create_unnamed()? {
+        let unnamed = if allow_unnamed {
+            dir.create_unnamed()?
+        } else {
+            None
+        };
+        let (file, temp_name) = match unnamed {
             Some(file) => (file, None),
             None => {
                 let (file, name) = create_named_temporary(&dir)?;

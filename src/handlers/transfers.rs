@@ -244,7 +244,7 @@ pub fn stor(s: &mut Session, arg: &[u8]) -> FtpResult {
         return stor_resume(s, s.resolve_in_place(arg)?, offset);
     }
     let kind = s.state.transfer_type;
-    let mut upload = AtomicUpload::create(&path)?;
+    let mut upload = AtomicUpload::create(&path, s.ctx.config.unnamed_uploads)?;
     let preliminary = Reply::new(
         codes::OPENING_DATA,
         opening_text(kind, path.virtual_path().file_name(), None),

@@ -479,3 +479,51 @@ fn sigkill_mid_upload_keeps_the_old_file_and_the_next_start_cleans_up() {
     assert!(temp_files(root.path()).is_empty());
     assert_eq!(root.read("report.pdf"), b"the old, complete report");
 }
+
+/// Where O_TMPFILE or linking an unnamed file is not possible (no openat2, --chroot with
+/// --run-as, some file systems), uploads go through a hidden named temporary: the same promises
+/// hold there.
+#[test]
+fn named_temporary_route_keeps_the_same_promises() {
+    let s = TestServer::with(|c| {
+        c.anonymous_writable = true;
+        c.unnamed_uploads = false;
+    });
+    s.root.write("sub/old.txt", b"old contents");
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    c.stor("sub/new.txt", b"new file");
+    assert_eq!(s.root.read("sub/new.txt"), b"new file");
+
+    // While an upload runs its temporary exists on disk but no listing shows it.
+    let mut data = c.epsv();
+    c.expect("STOR sub/old.txt", 150);
+    data.write_all(&random_bytes(64 * 1024, 1)).unwrap();
+    crate::hostile::wait_until("the named temporary", || {
+        !temp_files(&s.root.path().join("sub")).is_empty()
+    });
+    let mut other = s.anonymous();
+    let names = other.nlst("NLST -a sub");
+    assert!(
+        names.iter().all(|n| !n.starts_with(".tinyftpd-upload.")),
+        "{names:?}"
+    );
+    // ... and an abort leaves the old file and removes the temporary.
+    c.send("ABOR");
+    c.expect_final(426);
+    c.expect_final(226);
+    drop(data);
+    assert_eq!(s.root.read("sub/old.txt"), b"old contents");
+    assert!(temp_files(&s.root.path().join("sub")).is_empty());
+
+    // A completed upload replaces the old file, even after its directory was renamed.
+    let mut data = c.epsv();
+    c.expect("STOR sub/old.txt", 150);
+    data.write_all(b"replaced").unwrap();
+    other.expect("RNFR sub", 350);
+    other.expect("RNTO moved", 250);
+    drop(data);
+    c.expect_final(226);
+    assert_eq!(s.root.read("moved/old.txt"), b"replaced");
+    assert!(temp_files(&s.root.path().join("moved")).is_empty());
+}
