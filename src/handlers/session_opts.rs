@@ -94,7 +94,7 @@ pub fn host(s: &mut Session, name: &[u8]) -> FtpResult {
 }
 
 pub fn clnt(s: &mut Session, name: &[u8]) -> FtpResult {
-    log::info!("{} client: {}", s.peer, String::from_utf8_lossy(name));
+    log::debug!("{} client: {}", s.peer, String::from_utf8_lossy(name));
     Ok(Reply::new(codes::OK, "Noted."))
 }
 
