@@ -3,9 +3,9 @@
 use std::fmt;
 use std::io;
 
-use crate::command::ParseError;
-use crate::jail::PathError;
-use crate::reply::{codes, Reply};
+use crate::fs::jail::PathError;
+use crate::protocol::command::ParseError;
+use crate::protocol::reply::{codes, Reply};
 
 /// Why a command failed. Each variant's doc names the reply code it becomes.
 #[derive(Debug)]

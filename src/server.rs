@@ -10,12 +10,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::auth::users_file;
 use crate::config::{Account, Config};
-use crate::jail::Jail;
-use crate::reply::{codes, Reply};
+use crate::fs::jail::Jail;
+use crate::os::sys;
+use crate::protocol::reply::{codes, Reply};
 use crate::session::Session;
-use crate::sys;
-use crate::users_file;
 use crate::xferlog::XferLog;
 
 /// Stack for each session thread (the default would be 2 MiB). Measured: the deepest path we

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::civil_time::{CivilTime, MONTH_NAMES};
-use crate::command::TransferType;
+use crate::fs::civil_time::{CivilTime, MONTH_NAMES};
+use crate::protocol::command::TransferType;
 
 /// Lines waiting for the writer, at most. A line is about 100 bytes, so this bounds the queue
 /// to a few hundred KiB while riding out a disk that stalls for seconds under a busy server.

@@ -7,13 +7,13 @@ use std::fs;
 use std::io::{BufWriter, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::command::ListArg;
 use crate::error::{FtpError, FtpResult};
-use crate::jail::{JailedPath, RESERVED_PREFIX};
-use crate::listing::{self, EntryInfo, EntryKind, Glob, MlsxRole, GLOB_STEP_BUDGET};
-use crate::reply::{codes, Reply};
+use crate::fs::jail::{JailedPath, RESERVED_PREFIX};
+use crate::fs::listing::{self, EntryInfo, EntryKind, Glob, MlsxRole, GLOB_STEP_BUDGET};
+use crate::net::transfer::{Flow, TransferError};
+use crate::protocol::command::ListArg;
+use crate::protocol::reply::{codes, Reply};
 use crate::session::Session;
-use crate::transfer::{Flow, TransferError};
 
 use super::transfers::over_data_connection;
 
@@ -227,9 +227,9 @@ pub fn mlsd(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
     let path = s.resolve(arg.unwrap_or(b"."))?;
     let meta = fs::metadata(path.host())?;
     if !meta.is_dir() {
-        return Err(FtpError::Parse(crate::command::ParseError::BadArgument(
-            "MLSD needs a directory",
-        )));
+        return Err(FtpError::Parse(
+            crate::protocol::command::ParseError::BadArgument("MLSD needs a directory"),
+        ));
     }
     let parent_meta = fs::metadata(s.ctx.jail.resolve(&path.virtual_path().parent())?.host())?;
     let started = std::time::Instant::now();

@@ -4,7 +4,7 @@
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 
-use crate::civil_time::CivilTime;
+use crate::fs::civil_time::CivilTime;
 
 /// Files modified within this long before now (or slightly in the future) show the time of day
 /// in LIST; older ones show the year, as `ls -l` does.

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::sha2::{Digest, Sha256, Sha512};
+use crate::auth::sha2::{Digest, Sha256, Sha512};
 
 /// Rounds used when a hash does not say; the specification then leaves them out of the string.
 const ROUNDS_DEFAULT: u32 = 5000;

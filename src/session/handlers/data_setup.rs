@@ -2,10 +2,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::command::{port_arg, EpsvArg};
-use crate::data_channel::{self, DataSetup};
 use crate::error::{FtpError, FtpResult};
-use crate::reply::{codes, Reply};
+use crate::net::data_channel::{self, DataSetup};
+use crate::protocol::command::{port_arg, EpsvArg};
+use crate::protocol::reply::{codes, Reply};
 use crate::session::Session;
 
 fn refuse_after_epsv_all(s: &Session) -> Result<(), FtpError> {
@@ -55,10 +55,10 @@ pub fn epsv(s: &mut Session, arg: EpsvArg) -> FtpResult {
             return Ok(Reply::new(codes::OK, "EPSV ALL ok."));
         }
         EpsvArg::Ipv4 if !local_is_v4 => {
-            return Err(crate::command::ParseError::UnsupportedProtocol.into())
+            return Err(crate::protocol::command::ParseError::UnsupportedProtocol.into())
         }
         EpsvArg::Ipv6 if local_is_v4 => {
-            return Err(crate::command::ParseError::UnsupportedProtocol.into())
+            return Err(crate::protocol::command::ParseError::UnsupportedProtocol.into())
         }
         _ => {}
     }

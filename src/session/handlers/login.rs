@@ -2,7 +2,7 @@
 
 use crate::auth;
 use crate::error::{FtpError, FtpResult};
-use crate::reply::{codes, Reply};
+use crate::protocol::reply::{codes, Reply};
 use crate::session::{Login, Session, State};
 
 /// After this many failed logins on one connection, the server hangs up.

@@ -1,7 +1,7 @@
 //! PWD, CWD, CDUP.
 
 use crate::error::{FtpError, FtpResult};
-use crate::reply::{codes, quote_path, Reply};
+use crate::protocol::reply::{codes, quote_path, Reply};
 use crate::session::Session;
 
 pub fn pwd(s: &mut Session) -> FtpResult {

@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use crate::sys;
+use crate::os::sys;
 
 /// The first descriptor systemd passes (SD_LISTEN_FDS_START).
 pub const LISTEN_FDS_START: RawFd = 3;

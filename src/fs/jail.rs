@@ -28,7 +28,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::sys;
+use crate::os::sys;
 
 /// Files whose name starts with this are upload temporaries: hidden from listings, and a client
 /// can neither name nor create them.

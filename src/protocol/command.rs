@@ -4,8 +4,8 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use crate::civil_time::CivilTime;
-use crate::command_table;
+use crate::fs::civil_time::CivilTime;
+use crate::protocol::command_table;
 
 /// One command as the client sent it, with its argument checked for form (not for meaning: a
 /// path may still not exist, a PORT may still name another host).
@@ -452,7 +452,7 @@ impl Command {
             Eprt(addr) => Some(eprt_arg(addr).into_bytes()),
             Rest(n) => Some(n.to_string().into_bytes()),
             Mfmt(t, p) => {
-                let mut a = crate::civil_time::CivilTime::from_unix(*t)
+                let mut a = crate::fs::civil_time::CivilTime::from_unix(*t)
                     .to_ftp_timestamp()
                     .into_bytes();
                 a.push(b' ');

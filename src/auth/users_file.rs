@@ -6,8 +6,8 @@
 use std::fmt;
 use std::path::Path;
 
+use crate::auth::sha_crypt;
 use crate::config::{Account, Credential};
-use crate::sha_crypt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsersFileError {
@@ -49,7 +49,7 @@ pub fn parse(text: &str) -> Result<Vec<Account>, UsersFileError> {
             "ro" => false,
             _ => return Err(error("access must be ro or rw")),
         };
-        if name.is_empty() || name.len() > crate::command::MAX_CREDENTIAL {
+        if name.is_empty() || name.len() > crate::protocol::command::MAX_CREDENTIAL {
             return Err(error("bad user name"));
         }
         if crate::auth::is_anonymous_name(name.as_bytes()) {

@@ -1,5 +1,12 @@
 //! One control connection: read a line, parse it, dispatch it, write the reply. Owns the
 //! session's state.
+//!
+//! `handlers` holds the commands (plain functions by concern, each returning its reply).
+//! Must not touch: bytes on the control socket except through `protocol::control_line` (in) and
+//! `protocol::reply` (out), file bytes except through `net::transfer`, or host paths except
+//! through `fs::jail`.
+
+mod handlers;
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -8,19 +15,18 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::command::{self, Command, TransferType};
-use crate::command_table;
-use crate::control_line::{ControlLine, ControlReader};
-use crate::data_channel::DataSetup;
 use crate::error::FtpError;
-use crate::handlers;
-use crate::jail::{JailedPath, VirtualPath};
-use crate::listing::FactSet;
-use crate::reply::{codes, Reply};
+use crate::fs::jail::{JailedPath, VirtualPath};
+use crate::fs::listing::FactSet;
+use crate::net::data_channel::DataSetup;
+use crate::net::transfer::Flow;
+use crate::os::sys;
+use crate::os::sys::Interest;
+use crate::protocol::command::{self, Command, TransferType};
+use crate::protocol::command_table;
+use crate::protocol::control_line::{ControlLine, ControlReader};
+use crate::protocol::reply::{codes, Reply};
 use crate::server::ServerContext;
-use crate::sys;
-use crate::sys::Interest;
-use crate::transfer::Flow;
 
 /// Commands held back during a transfer, at most; beyond that the control connection is not
 /// read until the transfer ends.
@@ -297,17 +303,17 @@ impl Session {
         Ok(self.state.cwd.join(arg)?)
     }
 
-    /// Resolves a client path, following symlinks (see [`crate::jail::Jail::resolve`]).
+    /// Resolves a client path, following symlinks (see [`crate::fs::jail::Jail::resolve`]).
     pub fn resolve(&self, arg: &[u8]) -> Result<JailedPath, FtpError> {
         Ok(self.ctx.jail.resolve(&self.virtual_path(arg)?)?)
     }
 
-    /// Resolves a client path for an in-place write (see [`crate::jail::Jail::resolve_in_place`]).
+    /// Resolves a client path for an in-place write (see [`crate::fs::jail::Jail::resolve_in_place`]).
     pub fn resolve_in_place(&self, arg: &[u8]) -> Result<JailedPath, FtpError> {
         Ok(self.ctx.jail.resolve_in_place(&self.virtual_path(arg)?)?)
     }
 
-    /// Resolves a client path to the entry itself (see [`crate::jail::Jail::resolve_entry`]).
+    /// Resolves a client path to the entry itself (see [`crate::fs::jail::Jail::resolve_entry`]).
     pub fn resolve_entry(&self, arg: &[u8]) -> Result<JailedPath, FtpError> {
         Ok(self.ctx.jail.resolve_entry(&self.virtual_path(arg)?)?)
     }

@@ -9,10 +9,10 @@ mod navigation;
 mod session_opts;
 mod transfers;
 
-use crate::command::Command;
 use crate::error::FtpResult;
-use crate::jail::JailedPath;
-use crate::reply::{codes, Reply};
+use crate::fs::jail::JailedPath;
+use crate::protocol::command::Command;
+use crate::protocol::reply::{codes, Reply};
 use crate::session::Session;
 
 pub fn dispatch(s: &mut Session, command: Command, rename_from: Option<JailedPath>) -> FtpResult {

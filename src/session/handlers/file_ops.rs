@@ -5,11 +5,11 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::command::SiteArg;
 use crate::error::{FtpError, FtpResult};
-use crate::jail::{Access, JailedPath};
-use crate::listing;
-use crate::reply::{codes, quote_path, Reply};
+use crate::fs::jail::{Access, JailedPath};
+use crate::fs::listing;
+use crate::protocol::command::SiteArg;
+use crate::protocol::reply::{codes, quote_path, Reply};
 use crate::session::Session;
 
 pub fn mkd(s: &mut Session, arg: &[u8]) -> FtpResult {

@@ -1,11 +1,11 @@
 //! Commands about the session itself: FEAT, HELP, OPTS, HOST, CLNT, TYPE, MODE, STRU, STAT.
 
-use crate::command::{OptsArg, TransferType};
-use crate::command_table::{EXTRA_FEATURES, VERBS};
-use crate::data_channel::DataSetup;
 use crate::error::{FtpError, FtpResult};
-use crate::listing::FactSet;
-use crate::reply::{codes, Reply};
+use crate::fs::listing::FactSet;
+use crate::net::data_channel::DataSetup;
+use crate::protocol::command::{OptsArg, TransferType};
+use crate::protocol::command_table::{EXTRA_FEATURES, VERBS};
+use crate::protocol::reply::{codes, Reply};
 use crate::session::{Login, Session};
 
 /// FEAT (RFC 2389): one line per feature, each starting with a space, from the command table.
@@ -73,9 +73,9 @@ pub fn opts(s: &mut Session, arg: OptsArg) -> FtpResult {
                 format!("MLST OPTS {}", s.state.facts.selected()),
             ))
         }
-        OptsArg::Unknown(_) => Err(FtpError::Parse(crate::command::ParseError::BadArgument(
-            "option not understood",
-        ))),
+        OptsArg::Unknown(_) => Err(FtpError::Parse(
+            crate::protocol::command::ParseError::BadArgument("option not understood"),
+        )),
     }
 }
 
@@ -122,9 +122,9 @@ pub fn mode(letter: u8) -> FtpResult {
     match letter {
         b'S' => Ok(Reply::new(codes::OK, "Mode set to S.")),
         b'B' | b'C' | b'Z' => Err(FtpError::NotForParameter("only MODE S is served")),
-        _ => Err(FtpError::Parse(crate::command::ParseError::BadArgument(
-            "unknown mode",
-        ))),
+        _ => Err(FtpError::Parse(
+            crate::protocol::command::ParseError::BadArgument("unknown mode"),
+        )),
     }
 }
 
@@ -132,9 +132,9 @@ pub fn structure(letter: u8) -> FtpResult {
     match letter {
         b'F' => Ok(Reply::new(codes::OK, "Structure set to F.")),
         b'R' | b'P' => Err(FtpError::NotForParameter("only STRU F is served")),
-        _ => Err(FtpError::Parse(crate::command::ParseError::BadArgument(
-            "unknown structure",
-        ))),
+        _ => Err(FtpError::Parse(
+            crate::protocol::command::ParseError::BadArgument("unknown structure"),
+        )),
     }
 }
 

@@ -6,14 +6,14 @@ use std::io::{self, Seek, SeekFrom};
 use std::net::TcpStream;
 use std::time::{Instant, SystemTime};
 
-use crate::command::TransferType;
-use crate::data_channel::{self, DataSetup};
 use crate::error::{FtpError, FtpResult};
-use crate::jail::JailedPath;
-use crate::reply::{codes, Reply};
+use crate::fs::jail::JailedPath;
+use crate::net::data_channel::{self, DataSetup};
+use crate::net::transfer::{self, AtomicUpload, Flow, TransferError};
+use crate::os::sys::Interest;
+use crate::protocol::command::TransferType;
+use crate::protocol::reply::{codes, Reply};
 use crate::session::Session;
-use crate::sys::Interest;
-use crate::transfer::{self, AtomicUpload, Flow, TransferError};
 use crate::xferlog::{self, Direction};
 use std::os::fd::AsRawFd;
 

@@ -1,8 +1,17 @@
-//! Checking a USER/PASS pair against the configured logins.
+//! Accounts and logins: this module checks a USER/PASS pair against the configured logins and
+//! names the logged-in [`User`]; `users_file` parses `--users FILE`; `sha_crypt` (on `sha2`)
+//! hashes and verifies crypt(3) SHA-256/SHA-512 passwords. The login policy that needs session
+//! state (the failure delay, the strike count) is in `session::handlers::login`.
+//!
+//! Must not touch: sockets, sessions or the served directory. Pure but for reading the users
+//! file; nothing here imports from `session`, `server` or `net`.
+
+pub mod sha2;
+pub mod sha_crypt;
+pub mod users_file;
 
 use crate::config::{Account, Config, Credential};
 use crate::session::User;
-use crate::sha_crypt;
 
 /// A crypt hash checked when no account has the name, so that an unknown user takes as long
 /// to refuse as a known one with a wrong password (no user enumeration by timing).

@@ -1,7 +1,7 @@
 //! The one table of verbs. The parser, the login gate, the write gate, HELP and FEAT all read
 //! it, so what we advertise is exactly what we parse and serve.
 
-use crate::command::{args, Command, ParseError};
+use crate::protocol::command::{args, Command, ParseError};
 
 pub type ArgParser = fn(Option<&[u8]>) -> Result<Command, ParseError>;
 
@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn every_parsed_command_has_a_row_with_its_flags() {
         for v in VERBS {
-            if let Ok(cmd) = crate::command::parse(format!("{} x", v.name).as_bytes()) {
+            if let Ok(cmd) = crate::protocol::command::parse(format!("{} x", v.name).as_bytes()) {
                 let row = entry_of(&cmd).expect("row for canonical verb");
                 assert_eq!(row.needs_login, v.needs_login, "{}", v.name);
                 assert_eq!(row.needs_write, v.needs_write, "{}", v.name);

@@ -11,9 +11,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::command::TransferType;
-use crate::jail::{Access, JailedPath, OpenDir, RESERVED_PREFIX};
-use crate::sys;
+use crate::fs::jail::{Access, JailedPath, OpenDir, RESERVED_PREFIX};
+use crate::os::sys;
+use crate::protocol::command::TransferType;
 
 /// Bytes per read/write: large enough that syscall overhead is small next to the copy.
 const CHUNK: usize = 256 * 1024;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::FtpError;
-use crate::sys;
+use crate::os::sys;
 
 /// How the next data connection is made, as set by the last PASV/EPSV/PORT/EPRT.
 #[derive(Debug, Default)]

@@ -1,0 +1,9 @@
+//! The data connection: `data_channel` sets it up (PASV/EPSV listeners, PORT/EPRT connects, the
+//! peer checks against bounce attacks and port theft) and `transfer` is the only code that moves
+//! file bytes (sendfile, receive, atomic upload, ASCII, throttle).
+//!
+//! Must not touch: the control connection or session state (a transfer reports progress through
+//! the callback it is given), or paths that did not come through `fs::jail`.
+
+pub mod data_channel;
+pub mod transfer;

@@ -1,0 +1,12 @@
+//! Every call into libc that needs `unsafe`, each block with a `// SAFETY:` comment: `sys` (the
+//! system calls std does not offer), `signals`, `privileges` (chroot and the privilege drop) and
+//! `activation` (sockets passed by inetd or systemd). The crate root denies unsafe code; only the
+//! modules below allow it, so `cargo build` fails if unsafe code appears anywhere else.
+//!
+//! Must not touch: anything FTP. These modules import nothing from the rest of the crate and
+//! offer safe functions (or `unsafe fn` where the caller must vouch for a raw descriptor).
+
+pub mod activation;
+pub mod privileges;
+pub mod signals;
+pub mod sys;
