@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod error;
 pub mod fs;
 pub mod net;

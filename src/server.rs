@@ -1,22 +1,20 @@
 //! The accept loop: one named thread with a small explicit stack per control connection, and
-//! the session caps, checked before any thread is spawned.
+//! the session caps, checked before any thread is spawned. The state sessions share is in
+//! `context`.
 
-use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::auth::users_file;
-use crate::config::{Account, Config};
-use crate::fs::jail::Jail;
-use crate::os::sys;
+use crate::config::Config;
 use crate::protocol::reply::{codes, Reply};
 use crate::session::Session;
-use crate::xferlog::XferLog;
+
+/// Where callers that start a server look for it (main.rs, tests); it lives in `context`.
+pub use crate::context::ServerContext;
 
 /// Stack for each session thread (the default would be 2 MiB). Measured: the deepest path we
 /// know (a `-v` session doing a failed and a good SHA-crypt login, LIST/NLST/MLSD/MLST/STAT,
@@ -25,211 +23,6 @@ use crate::xferlog::XferLog;
 /// with 16 KiB. 64 KiB leaves room for debug builds and deeper library paths. Only touched pages
 /// cost memory, so an idle session costs what it touched, not this.
 pub const SESSION_STACK_SIZE: usize = 64 * 1024;
-
-/// What every session shares, read-only but for the session counts.
-pub struct ServerContext {
-    pub config: Config,
-    pub jail: Jail,
-    /// The transfer log, with `--xferlog`.
-    pub xferlog: Option<XferLog>,
-    /// Accounts from `--users FILE`, replaced whole on SIGHUP.
-    file_accounts: RwLock<Arc<Vec<Account>>>,
-    sessions: Mutex<SessionCounts>,
-    /// Signalled whenever a session ends (shutdown waits on it).
-    session_ended: Condvar,
-    shutting_down: AtomicBool,
-}
-
-/// Session counts and the registry that shutdown uses to wake idle sessions.
-#[derive(Default)]
-struct SessionCounts {
-    total: usize,
-    per_ip: HashMap<IpAddr, usize>,
-    /// Control sockets of running sessions, and whether each is running a command.
-    registry: HashMap<u64, Registered>,
-    next_id: u64,
-    /// Listening sockets being accepted on.
-    listeners: Vec<RawFd>,
-}
-
-struct Registered {
-    control: RawFd,
-    busy: bool,
-}
-
-impl ServerContext {
-    pub fn new(config: Config) -> io::Result<ServerContext> {
-        let xferlog = config.xferlog.as_deref().map(XferLog::open).transpose()?;
-        ServerContext::with_xferlog(config, xferlog)
-    }
-
-    /// Like [`ServerContext::new`], with the transfer log opened earlier (before privileges were
-    /// dropped; `config.xferlog` is then not opened again).
-    pub fn with_xferlog(config: Config, xferlog: Option<XferLog>) -> io::Result<ServerContext> {
-        let jail = Jail::new(&config.root)?;
-        let file_accounts = match &config.users_file {
-            Some(path) => users_file::load(path).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("--users {}: {e}", path.display()),
-                )
-            })?,
-            None => Vec::new(),
-        };
-        Ok(ServerContext {
-            config,
-            jail,
-            xferlog,
-            file_accounts: RwLock::new(Arc::new(file_accounts)),
-            sessions: Mutex::new(SessionCounts::default()),
-            session_ended: Condvar::new(),
-            shutting_down: AtomicBool::new(false),
-        })
-    }
-
-    /// The accounts of the users file as last loaded.
-    pub fn file_accounts(&self) -> Arc<Vec<Account>> {
-        Arc::clone(&self.file_accounts.read().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Re-reads `--users FILE` (SIGHUP). On an error the old accounts stay and the error is
-    /// returned; sessions already logged in are not touched.
-    pub fn reload_users(&self) -> Result<usize, String> {
-        let Some(path) = &self.config.users_file else {
-            return Ok(0);
-        };
-        let accounts =
-            users_file::load(path).map_err(|e| format!("--users {}: {e}", path.display()))?;
-        let count = accounts.len();
-        *self
-            .file_accounts
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = Arc::new(accounts);
-        Ok(count)
-    }
-
-    fn counts(&self) -> MutexGuard<'_, SessionCounts> {
-        // A panic elsewhere cannot leave the counts half-updated (each update is one step), so
-        // a poisoned lock is still safe to use.
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Takes a session slot for `ip`, or `None` beyond `--max-clients` / `--max-per-ip`.
-    fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<SessionSlot> {
-        let ip = ip.to_canonical();
-        let mut counts = self.counts();
-        let from_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
-        if counts.total >= self.config.max_clients || from_ip >= self.config.max_per_ip {
-            return None;
-        }
-        counts.total += 1;
-        counts.per_ip.insert(ip, from_ip + 1);
-        Some(SessionSlot {
-            ctx: Arc::clone(self),
-            ip,
-        })
-    }
-
-    /// Sessions now running (for tests and status).
-    pub fn session_count(&self) -> usize {
-        self.counts().total
-    }
-
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Acquire)
-    }
-
-    /// Records a session's control socket so that shutdown can wake it. The session must call
-    /// [`ServerContext::unregister_session`] before that socket is closed.
-    pub fn register_session(&self, control: RawFd) -> u64 {
-        let mut counts = self.counts();
-        counts.next_id += 1;
-        let id = counts.next_id;
-        counts.registry.insert(
-            id,
-            Registered {
-                control,
-                busy: true,
-            },
-        );
-        id
-    }
-
-    pub fn unregister_session(&self, id: u64) {
-        self.counts().registry.remove(&id);
-    }
-
-    /// The session is about to wait for its next command. False when the server is shutting
-    /// down: the session should say 421 and end. Checked under the registry lock, so a
-    /// shutdown either sees the session idle (and wakes it) or the session sees the shutdown.
-    pub fn set_idle(&self, id: u64) -> bool {
-        let mut counts = self.counts();
-        if self.is_shutting_down() {
-            return false;
-        }
-        if let Some(entry) = counts.registry.get_mut(&id) {
-            entry.busy = false;
-        }
-        true
-    }
-
-    /// The session is running a command; shutdown lets it finish.
-    pub fn set_busy(&self, id: u64) {
-        if let Some(entry) = self.counts().registry.get_mut(&id) {
-            entry.busy = true;
-        }
-    }
-
-    /// SIGTERM/SIGINT: stop accepting, wake idle sessions (they answer 421 and end), let busy
-    /// ones finish their command.
-    pub fn begin_shutdown(&self) {
-        let counts = self.counts();
-        self.shutting_down.store(true, Ordering::Release);
-        for &listener in &counts.listeners {
-            sys::shutdown_read(listener);
-        }
-        for entry in counts.registry.values().filter(|e| !e.busy) {
-            sys::shutdown_read(entry.control);
-        }
-    }
-
-    /// Waits until every session has ended or `grace` has passed; true when all ended.
-    pub fn wait_for_sessions(&self, grace: Duration) -> bool {
-        let deadline = Instant::now() + grace;
-        let mut counts = self.counts();
-        while counts.total > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            counts = match self.session_ended.wait_timeout(counts, left) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
-        true
-    }
-}
-
-/// A running session's place in the counts, given back on drop (also when the thread panics).
-pub struct SessionSlot {
-    ctx: Arc<ServerContext>,
-    ip: IpAddr,
-}
-
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        let mut counts = self.ctx.counts();
-        counts.total = counts.total.saturating_sub(1);
-        if let Some(n) = counts.per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                counts.per_ip.remove(&self.ip);
-            }
-        }
-        self.ctx.session_ended.notify_all();
-    }
-}
 
 pub struct Server {
     listeners: Vec<TcpListener>,

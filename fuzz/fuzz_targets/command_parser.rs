@@ -1,4 +1,4 @@
-//! `tinyftpd::command::parse` on one control line.
+//! `tinyftpd::command_table::parse` on one control line.
 //!
 //! Properties, beyond "never panics":
 //! - round trip: when `parse(line)` is `Ok(cmd)`, `parse(&cmd.to_line())` is `Ok(cmd)` again, and
@@ -12,8 +12,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinyftpd::command::{parse, Command};
-use tinyftpd::command_table;
+use tinyftpd::command::Command;
+use tinyftpd::command_table::{self, parse};
 
 fuzz_target!(|data: &[u8]| {
     let line = match data.iter().position(|&b| b == b'\n') {

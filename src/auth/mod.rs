@@ -11,7 +11,6 @@ pub mod sha_crypt;
 pub mod users_file;
 
 use crate::config::{Account, Config, Credential};
-use crate::session::User;
 
 /// A crypt hash checked when no account has the name, so that an unknown user takes as long
 /// to refuse as a known one with a wrong password (no user enumeration by timing).
@@ -59,6 +58,13 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Who is logged in, and what they may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub writable: bool,
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
-//! The control-line parser: one line of bytes in, one typed [`Command`] out. Pure: no I/O, no
-//! session state. Path arguments stay bytes, because a lossy UTF-8 conversion renames files.
+//! Commands as typed values, and the argument parsers that the verb table points at (the table
+//! and [`parse`](crate::protocol::command_table::parse) are in `command_table`): one line of
+//! bytes in, one typed [`Command`] out. Pure: no I/O, no session state. Path arguments stay
+//! bytes, because a lossy UTF-8 conversion renames files.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::fs::civil_time::CivilTime;
-use crate::protocol::command_table;
 
 /// One command as the client sent it, with its argument checked for form (not for meaning: a
 /// path may still not exist, a PORT may still name another host).
@@ -116,29 +117,6 @@ pub enum ParseError {
 
 /// The longest user name or password accepted, in bytes.
 pub const MAX_CREDENTIAL: usize = 128;
-
-/// Parses one control line (without its CRLF). Verbs match case-insensitively; the argument is
-/// everything after the first space, kept as it is.
-pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
-    // The reader strips the line's own CR; one left inside would end up in a file name and
-    // break every listing that shows it (PROTOCOL-NOTES: arguments with CR are refused).
-    if line.contains(&b'\r') {
-        return Err(ParseError::BadArgument("CR inside the command"));
-    }
-    let (verb, arg) = match line.iter().position(|&b| b == b' ') {
-        Some(space) => (&line[..space], Some(&line[space + 1..])),
-        None => (line, None),
-    };
-    let arg = arg.filter(|a| !a.is_empty());
-    let upper = verb.to_ascii_uppercase();
-    match std::str::from_utf8(&upper)
-        .ok()
-        .and_then(command_table::lookup)
-    {
-        Some(entry) => (entry.parse)(arg),
-        None => Ok(Command::Unknown(upper)),
-    }
-}
 
 /// The argument parsers the command table points at, one per argument shape.
 pub mod args {
@@ -547,6 +525,7 @@ fn eprt_arg(addr: &SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::command_table::parse;
 
     fn ok(line: &str) -> Command {
         parse(line.as_bytes()).unwrap()

@@ -6,6 +6,7 @@
 //! `protocol::reply` (out), file bytes except through `net::transfer`, or host paths except
 //! through `fs::jail`.
 
+mod control_loop;
 mod handlers;
 
 use std::collections::VecDeque;
@@ -15,6 +16,8 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::auth::User;
+use crate::context::ServerContext;
 use crate::error::FtpError;
 use crate::fs::jail::{JailedPath, VirtualPath};
 use crate::fs::listing::FactSet;
@@ -22,11 +25,10 @@ use crate::net::data_channel::DataSetup;
 use crate::net::transfer::Flow;
 use crate::os::sys;
 use crate::os::sys::Interest;
-use crate::protocol::command::{self, Command, TransferType};
+use crate::protocol::command::{Command, TransferType};
 use crate::protocol::command_table;
 use crate::protocol::control_line::{ControlLine, ControlReader};
 use crate::protocol::reply::{codes, Reply};
-use crate::server::ServerContext;
 
 /// Commands held back during a transfer, at most; beyond that the control connection is not
 /// read until the transfer ends.
@@ -35,13 +37,6 @@ const MAX_PENDING: usize = 64;
 /// How often an upload that waits for its receive low-water mark (see transfer.rs) checks
 /// whether a slow sender left fewer bytes than that.
 const LOW_WATER_CHECK: Duration = Duration::from_millis(100);
-
-/// Who is logged in, and what they may do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub name: String,
-    pub writable: bool,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Login {
@@ -135,138 +130,9 @@ impl Session {
         self.peer.ip()
     }
 
-    /// Runs the session until QUIT, a timeout or the client going away.
-    pub fn run(mut self) {
-        log::info!("session start: {}", self.peer);
-        let started = Instant::now();
-        if let Err(e) = self.serve() {
-            log::debug!("session {}: {e}", self.peer);
-        }
-        log::info!(
-            "session end: {} user={} after {:.1}s",
-            self.peer,
-            self.user_name(),
-            started.elapsed().as_secs_f64()
-        );
-    }
-
-    fn serve(&mut self) -> io::Result<()> {
-        let banner = Reply::new(codes::READY, self.ctx.config.banner.as_bytes());
-        self.send(&banner)?;
-        while !self.quit {
-            if self.pending.is_empty() && !self.ctx.set_idle(self.registry_id) {
-                let _ = self.send(&shutting_down());
-                return Ok(());
-            }
-            let Some(deadline) = self.line_deadline() else {
-                let _ = self.send(&Reply::new(
-                    codes::SERVICE_NOT_AVAILABLE,
-                    "Login timeout: closing control connection.",
-                ));
-                return Ok(());
-            };
-            let line = match self.next_line(deadline) {
-                Ok(Some(line)) => line,
-                Ok(None) if self.ctx.is_shutting_down() => {
-                    let _ = self.send(&shutting_down());
-                    return Ok(());
-                }
-                Ok(None) => return Ok(()),
-                Err(e) if is_timeout(&e) => {
-                    let _ = self.send(&Reply::new(
-                        codes::SERVICE_NOT_AVAILABLE,
-                        "Timeout: closing control connection.",
-                    ));
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            };
-            self.ctx.set_busy(self.registry_id);
-            let reply = match line {
-                ControlLine::TooLong => Reply::new(codes::SYNTAX_ERROR, "Line too long."),
-                ControlLine::Line(line) if line.is_empty() => continue,
-                ControlLine::Line(line) => self.execute(&line),
-            };
-            self.send(&reply)?;
-            if reply.closes_session() {
-                self.quit = true;
-            }
-        }
-        Ok(())
-    }
-
-    /// When the next command line must be complete: the idle timeout from now, and before login
-    /// also the login timeout from the start (so a slow client cannot hold a connection by
-    /// sending a NOOP now and then). `None` when the login time is up.
-    fn line_deadline(&self) -> Option<Instant> {
-        let now = Instant::now();
-        let idle = now + self.ctx.config.idle_timeout;
-        if self.user().is_some() {
-            return Some(idle);
-        }
-        (self.login_deadline > now).then(|| idle.min(self.login_deadline))
-    }
-
     /// REIN: the client gets a new login timeout for its next login.
     pub fn restart_login_clock(&mut self) {
         self.login_deadline = Instant::now() + self.ctx.config.login_timeout;
-    }
-
-    /// The next command line: one held back during a transfer, or one from the socket that
-    /// must be complete by `deadline` (checked before every read, not only once per line).
-    fn next_line(&mut self, deadline: Instant) -> io::Result<Option<ControlLine>> {
-        if let Some(line) = self.pending.pop_front() {
-            return Ok(Some(line));
-        }
-        self.control.read_line_with(|stream| {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            stream.set_read_timeout(Some(left))
-        })
-    }
-
-    /// Parses and runs one command line, returning its final reply.
-    fn execute(&mut self, line: &[u8]) -> Reply {
-        let parsed = command::parse(line);
-        // Sequence state lives for exactly one command, whether that one parses or not: RNTO
-        // must follow RNFR and PASS must follow USER (503 otherwise), and REST applies to the
-        // next transfer only.
-        let rename_from = self.state.rename_from.take();
-        if matches!(self.state.login, Login::UserGiven(_))
-            && !matches!(
-                parsed,
-                Ok(Command::Pass(_) | Command::User(_) | Command::Host(_))
-            )
-        {
-            self.state.login = Login::None;
-        }
-        if !parsed.as_ref().is_ok_and(keeps_restart_offset) {
-            self.state.restart_offset = 0;
-        }
-        let command = match parsed {
-            Ok(command) => command,
-            Err(e) => return FtpError::Parse(e).to_reply(),
-        };
-        log::debug!("{} <- {}", self.peer, command.loggable());
-        if let Err(e) = self.gate(&command) {
-            return e.to_reply();
-        }
-        handlers::dispatch(self, command, rename_from).unwrap_or_else(|e| e.to_reply())
-    }
-
-    /// The login and write gates, read from the command table.
-    fn gate(&self, command: &Command) -> Result<(), FtpError> {
-        let Some(entry) = command_table::entry_of(command) else {
-            return Ok(());
-        };
-        match &self.state.login {
-            Login::LoggedIn(user) if entry.needs_write && !user.writable => Err(FtpError::ReadOnly),
-            Login::LoggedIn(_) => Ok(()),
-            _ if entry.needs_login => Err(FtpError::NotLoggedIn),
-            _ => Ok(()),
-        }
     }
 
     /// Writes one reply in one syscall.
@@ -400,7 +266,7 @@ impl Session {
         let mut flow = Flow::Continue;
         while let Some(line) = self.control.take_buffered_line() {
             match &line {
-                ControlLine::Line(text) => match command::parse(text) {
+                ControlLine::Line(text) => match command_table::parse(text) {
                     Ok(Command::Abor) => flow = Flow::Abort,
                     Ok(Command::Stat(None)) => {
                         let status = Reply::new(
@@ -422,36 +288,8 @@ impl Session {
     }
 }
 
-/// REST is kept for the transfer that uses it, across the data connection set-up and TYPE that
-/// clients send between the two (FileZilla sends PASV after REST); anything else forgets it.
-fn keeps_restart_offset(command: &Command) -> bool {
-    matches!(
-        command,
-        Command::Rest(_)
-            | Command::Retr(_)
-            | Command::Stor(_)
-            | Command::Appe(_)
-            | Command::Pasv
-            | Command::Epsv(_)
-            | Command::Port(_)
-            | Command::Eprt(_)
-            | Command::Type(_)
-    )
-}
-
 /// How long one reply may take to leave: a client reads its replies at once, so the shorter of
 /// the login and idle timeouts is generous.
 fn control_write_timeout(ctx: &ServerContext) -> Duration {
     ctx.config.login_timeout.min(ctx.config.idle_timeout)
-}
-
-fn shutting_down() -> Reply {
-    Reply::new(codes::SERVICE_NOT_AVAILABLE, "Server shutting down.")
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }

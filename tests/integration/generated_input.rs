@@ -6,7 +6,7 @@
 //! line that parses to the same command; `VirtualPath::join` never panics and gives an absolute
 //! path with no `..` or empty component that joins back to itself.
 
-use tinyftpd::command::parse;
+use tinyftpd::command_table::parse;
 use tinyftpd::jail::VirtualPath;
 
 /// Lines real clients send (curl, lftp, FileZilla, ftplib, Windows Explorer), and a few that
