@@ -1,5 +1,6 @@
 //! The `tinyftpd` binary: parse flags, set up logging and signals, bind (or take the sockets
 //! systemd or inetd passed), drop privileges, print where we listen, serve until SIGTERM/SIGINT.
+#![deny(unsafe_code)] // Only the library's os/ modules allow it.
 
 use std::io::{self, BufRead, Write};
 use std::net::{SocketAddr, TcpStream};

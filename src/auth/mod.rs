@@ -6,7 +6,7 @@
 //! Must not touch: sockets, sessions or the served directory. Pure but for reading the users
 //! file; nothing here imports from `session`, `server` or `net`.
 
-pub mod sha2;
+pub(crate) mod sha2;
 pub mod sha_crypt;
 pub mod users_file;
 

@@ -5,6 +5,6 @@
 //!
 //! Must not touch: sockets, sessions or replies. System calls go through `os::sys`.
 
-pub mod civil_time;
+pub(crate) mod civil_time;
 pub mod jail;
-pub mod listing;
+pub(crate) mod listing;

@@ -5,5 +5,5 @@
 //! Must not touch: the control connection or session state (a transfer reports progress through
 //! the callback it is given), or paths that did not come through `fs::jail`.
 
-pub mod data_channel;
+pub(crate) mod data_channel;
 pub mod transfer;

@@ -70,7 +70,10 @@ pub fn systemd_listeners(count: usize) -> io::Result<Vec<TcpListener>> {
     (0..count)
         .map(|i| {
             let fd = LISTEN_FDS_START + i as RawFd;
-            let listener = TcpListener::from(sys::adopt_listening_socket(fd)?);
+            // SAFETY: by the socket-activation protocol, descriptors from LISTEN_FDS_START on
+            // were passed for this process to own, and the caller adopts them before it opens
+            // any file of its own, so nothing else owns this number.
+            let listener = TcpListener::from(unsafe { sys::adopt_listening_socket(fd) }?);
             // A Unix or UDP socket passes the checks above but has no IP address to serve on.
             listener.local_addr().map_err(|_| {
                 io::Error::new(
@@ -99,10 +102,14 @@ pub fn inetd_connection() -> io::Result<TcpStream> {
     let stream = TcpStream::from(socket);
     stream.peer_addr().map_err(|_| not_a_connection())?;
     let stderr_is_connection = sys::same_file(2, stream.as_raw_fd());
-    sys::redirect_to_dev_null(0)?;
-    sys::redirect_to_dev_null(1)?;
-    if stderr_is_connection {
-        sys::redirect_to_dev_null(2)?;
+    // SAFETY: 0, 1 and 2 are the standard descriptors; their only other users are std's stdio
+    // handles, which from now on read and write /dev/null instead of the client's socket.
+    unsafe {
+        sys::redirect_to_dev_null(0)?;
+        sys::redirect_to_dev_null(1)?;
+        if stderr_is_connection {
+            sys::redirect_to_dev_null(2)?;
+        }
     }
     Ok(stream)
 }

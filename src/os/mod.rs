@@ -6,7 +6,11 @@
 //! Must not touch: anything FTP. These modules import nothing from the rest of the crate and
 //! offer safe functions (or `unsafe fn` where the caller must vouch for a raw descriptor).
 
+#[allow(unsafe_code)]
 pub mod activation;
+#[allow(unsafe_code)]
 pub mod privileges;
+#[allow(unsafe_code)]
 pub mod signals;
+#[allow(unsafe_code)]
 pub mod sys;

@@ -1,5 +1,5 @@
-//! The few system calls std does not offer, each wrapped safely. All `unsafe` and `libc` use in
-//! the crate lives here.
+//! The few system calls std does not offer, each wrapped safely, or as an `unsafe fn` where
+//! the caller must vouch for a raw descriptor. `unsafe` is allowed only in os/ (see os/mod.rs).
 
 use std::ffi::{CString, OsStr};
 use std::fs::File;
@@ -321,7 +321,11 @@ pub fn duplicate_inherited_socket(fd: RawFd) -> io::Result<OwnedFd> {
 /// Takes ownership of a listening socket that systemd passed as `fd` (sd_listen_fds(3): the
 /// descriptors from 3 on belong to the process it started). Sets close-on-exec, as
 /// sd_listen_fds does, and checks that it is a listening stream socket.
-pub fn adopt_listening_socket(fd: RawFd) -> io::Result<OwnedFd> {
+///
+/// # Safety
+/// `fd` must be a descriptor this process was handed to own and that nothing else in the
+/// process owns or will close (the result closes it on drop).
+pub unsafe fn adopt_listening_socket(fd: RawFd) -> io::Result<OwnedFd> {
     if !is_socket(fd) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -371,7 +375,11 @@ fn socket_option(fd: RawFd, name: libc::c_int) -> io::Result<libc::c_int> {
 /// Points `fd` (0, 1 or 2) at /dev/null. In inetd mode stdin and stdout (and with classic
 /// inetd stderr too) are the client's socket: after this, a stray print or a panic message
 /// cannot end up in the FTP control stream.
-pub fn redirect_to_dev_null(fd: RawFd) -> io::Result<()> {
+///
+/// # Safety
+/// Whatever `fd` referred to is closed under its owner: the caller must know that its only
+/// other users are std's stdio handles (which then use /dev/null) or nobody.
+pub unsafe fn redirect_to_dev_null(fd: RawFd) -> io::Result<()> {
     let null = File::options().read(true).write(true).open("/dev/null")?;
     // SAFETY: both descriptors are open; dup2 atomically makes `fd` refer to /dev/null. The
     // only other users of 0, 1 and 2 are std's stdio handles, which then use /dev/null.
