@@ -16,12 +16,9 @@ use crate::session::Session;
 /// Where callers that start a server look for it (main.rs, tests); it lives in `context`.
 pub use crate::context::ServerContext;
 
-/// Stack for each session thread (the default would be 2 MiB). Measured: the deepest path we
-/// know (a `-v` session doing a failed and a good SHA-crypt login, LIST/NLST/MLSD/MLST/STAT,
-/// STOR/RETR in both types and every file command) touched 24 KiB of stack in a release build
-/// (Rss of the thread's stack mapping in /proc/PID/smaps); the whole test suite also passes
-/// with 16 KiB. 64 KiB leaves room for debug builds and deeper library paths. Only touched pages
-/// cost memory, so an idle session costs what it touched, not this.
+/// Stack for each session thread (the default would be 2 MiB): the deepest path we know fits
+/// with room for debug builds and deeper library paths (how it was measured: README,
+/// Performance). Only touched pages cost memory, so an idle session costs what it touched.
 pub const SESSION_STACK_SIZE: usize = 64 * 1024;
 
 pub struct Server {

@@ -18,10 +18,10 @@ use crate::protocol::command::TransferType;
 /// Bytes per read/write: large enough that syscall overhead is small next to the copy.
 const CHUNK: usize = 256 * 1024;
 
-/// Uploads wake the session when this much has arrived (or the stream ended), not per segment.
-/// Measured with `cargo bench` (stor-big, 1 GiB): without it 502 MiB/s and 1.57 CPU s/GiB
-/// (0.33x the socket-to-file ceiling); with 128 KiB 1700 MiB/s and 0.60 CPU s/GiB (0.87x). A
-/// slow sender that leaves less than this is noticed by the session's watch (session.rs).
+/// Uploads wake the session when this much has arrived (or the stream ended), not per segment:
+/// fewer wake-ups, more throughput and less CPU per byte (the `cargo bench` figures are in the
+/// README, Performance). A slow sender that leaves less than this is noticed by the session's
+/// watch (`Session::watch_transfer`).
 const RECEIVE_LOW_WATER: usize = 128 * 1024;
 
 /// What the watcher of a transfer (the session, looking at its control connection between
@@ -140,10 +140,9 @@ pub fn send(
     send_buffered(file, data, kind, total, &mut throttle, watch)
 }
 
-/// Bytes per sendfile(2) call. Measured with `cargo bench` (retr-big, 1 GiB cached file, 2
-/// cores, loopback): 256 KiB chunks gave 0.68x the raw sendfile ceiling and 0.86x vsftpd, 1 MiB
-/// chunks 1.04x the ceiling (fewer calls and wake-ups). ABOR and STAT are still answered
-/// within one chunk (a few ms at LAN speed).
+/// Bytes per sendfile(2) call: fewer calls and wake-ups than 256 KiB chunks, which stayed well
+/// below the raw sendfile ceiling in `cargo bench` retr-big (figures: README, Performance).
+/// ABOR and STAT are still answered within one chunk (a few ms at LAN speed).
 const SENDFILE_CHUNK: usize = 1024 * 1024;
 
 fn send_with_sendfile(

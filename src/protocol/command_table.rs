@@ -103,7 +103,7 @@ pub const PRE_LOGIN: &[&str] = &[
 /// everything after the first space, kept as it is.
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     // The reader strips the line's own CR; one left inside would end up in a file name and
-    // break every listing that shows it (PROTOCOL-NOTES: arguments with CR are refused).
+    // break every listing that shows it, so an argument with a CR is refused.
     if line.contains(&b'\r') {
         return Err(ParseError::BadArgument("CR inside the command"));
     }

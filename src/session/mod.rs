@@ -34,7 +34,7 @@ use crate::protocol::reply::{codes, Reply};
 /// read until the transfer ends.
 const MAX_PENDING: usize = 64;
 
-/// How often an upload that waits for its receive low-water mark (see transfer.rs) checks
+/// How often an upload that waits for its receive low-water mark (see net/transfer.rs) checks
 /// whether a slow sender left fewer bytes than that.
 const LOW_WATER_CHECK: Duration = Duration::from_millis(100);
 
