@@ -82,6 +82,19 @@ def strip(text):
     return "".join(out)
 
 
+def closing_brace(code, start):
+    """Offset of the `}` that closes the `{` at `start` (comments and literals already blank)."""
+    depth = 0
+    for k in range(start, len(code)):
+        if code[k] == "{":
+            depth += 1
+        elif code[k] == "}":
+            depth -= 1
+            if depth == 0:
+                return k
+    return len(code)
+
+
 def drop_test_code(code):
     """Removes items under #[cfg(test)] (a module with its braces, or one item)."""
     while True:
@@ -94,15 +107,7 @@ def drop_test_code(code):
         if semi != -1 and (brace == -1 or semi < brace):
             code = code[: m.start()] + code[semi + 1:]
             continue
-        depth, k = 0, brace
-        while k < len(code):
-            if code[k] == "{":
-                depth += 1
-            elif code[k] == "}":
-                depth -= 1
-                if depth == 0:
-                    break
-            k += 1
+        k = closing_brace(code, brace)
         code = code[: m.start()] + "\n" * code[m.start():k].count("\n") + code[k + 1:]
 
 
@@ -110,16 +115,7 @@ def inline_modules(code):
     """(start, end) offsets of each inline `mod name { ... }` block."""
     spans = []
     for m in re.finditer(r"\bmod\s+\w+\s*\{", code):
-        depth, k = 0, m.end() - 1
-        while k < len(code):
-            if code[k] == "{":
-                depth += 1
-            elif code[k] == "}":
-                depth -= 1
-                if depth == 0:
-                    break
-            k += 1
-        spans.append((m.start(), k))
+        spans.append((m.start(), closing_brace(code, m.end() - 1)))
     return spans
 
 
