@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread;
@@ -100,12 +100,18 @@ impl ServerContext {
         };
         let accounts =
             users_file::load(path).map_err(|e| format!("--users {}: {e}", path.display()))?;
+        Ok(self.replace_file_accounts(accounts))
+    }
+
+    /// Replaces the users file's accounts with `accounts` (read by the caller, e.g. from a
+    /// [`users_file::UsersFile`] opened before privileges were dropped); returns their number.
+    pub fn replace_file_accounts(&self, accounts: Vec<Account>) -> usize {
         let count = accounts.len();
         *self
             .file_accounts
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(accounts);
-        Ok(count)
+        count
     }
 
     fn counts(&self) -> MutexGuard<'_, SessionCounts> {
@@ -334,6 +340,11 @@ fn accept_loop(listener: TcpListener, ctx: Arc<ServerContext>) {
         }
         counts.listeners.push(fd);
     }
+    // A descriptor held in reserve for when the process runs out: freeing it lets one more
+    // connection be accepted, told 421 and closed, instead of being left hanging in the
+    // backlog. A duplicate of the listener, so that taking it back needs no path (none would
+    // be safe after --chroot).
+    let mut spare = listener.as_fd().try_clone_to_owned().ok();
     loop {
         match listener.accept() {
             Ok((stream, _)) if ctx.is_shutting_down() => {
@@ -342,13 +353,16 @@ fn accept_loop(listener: TcpListener, ctx: Arc<ServerContext>) {
             }
             Ok((stream, peer)) => start_session(stream, peer, &ctx),
             Err(_) if ctx.is_shutting_down() => break,
+            Err(e) if is_out_of_descriptors(&e) => {
+                if !refuse_with_spare(&listener, &mut spare) {
+                    log::error!("accept: {e}");
+                    // Accepting again at once would spin; let sessions end.
+                    thread::sleep(Duration::from_millis(100));
+                }
+            }
             Err(e) => {
                 log::error!("accept: {e}");
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOMEM)
-                ) {
-                    // Out of descriptors: accepting again at once would spin; let sessions end.
+                if e.raw_os_error() == Some(libc::ENOMEM) {
                     thread::sleep(Duration::from_millis(100));
                 }
             }
@@ -358,6 +372,31 @@ fn accept_loop(listener: TcpListener, ctx: Arc<ServerContext>) {
     // touches a reused descriptor number.
     ctx.counts().listeners.retain(|&l| l != fd);
     drop(listener);
+}
+
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// Out of descriptors: frees the spare, accepts the waiting connection with it, answers 421
+/// and closes it, then takes the spare back. False when there was no spare to free or the
+/// accept still failed (another thread took the descriptor first).
+fn refuse_with_spare(listener: &TcpListener, spare: &mut Option<OwnedFd>) -> bool {
+    let Some(reserve) = spare.take() else {
+        *spare = listener.as_fd().try_clone_to_owned().ok();
+        return false;
+    };
+    drop(reserve);
+    let refused = match listener.accept() {
+        Ok((stream, peer)) => {
+            log::warn!("refused {peer}: out of file descriptors");
+            refuse(stream, "Too many open files; try again later.");
+            true
+        }
+        Err(_) => false,
+    };
+    *spare = listener.as_fd().try_clone_to_owned().ok();
+    refused
 }
 
 fn start_session(stream: TcpStream, peer: SocketAddr, ctx: &Arc<ServerContext>) {

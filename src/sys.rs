@@ -595,6 +595,30 @@ pub fn link_unnamed(file: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &OsStr) -> 
     })
 }
 
+/// Raises the soft RLIMIT_NOFILE to the hard limit (any process may) and returns the soft
+/// limit now in force. A server of many sessions needs descriptors; the usual soft default of
+/// 1024 is a compatibility value for select(2), which tinyftpd does not use.
+pub fn raise_descriptor_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })?;
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: `raised` is an initialised rlimit; the soft limit may go up to the hard one.
+        check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) })?;
+        limit = raised;
+    }
+    // rlim_t is 32 bits on some 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    Ok(u64::from(limit.rlim_cur))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ mod hostile;
 mod integrity;
 mod lifecycle;
 mod operations;
+mod privileges;
 mod protocol;
 mod regressions;
 mod security;
