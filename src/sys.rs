@@ -552,11 +552,13 @@ pub fn open_unnamed(dir: BorrowedFd<'_>, mode: u32) -> io::Result<Option<OwnedFd
 }
 
 /// Whether [`link_unnamed`] can work here: linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH
-/// (root has it), otherwise it goes through /proc/self/fd, which a chroot usually lacks.
+/// (root has it) before Linux 6.10, otherwise it goes through /proc/self/fd, which a chroot
+/// usually lacks. Only a real procfs counts: inside a chroot, /proc/self/fd is a path in the
+/// served tree, where a client can make directories and files of those names.
 pub fn can_link_unnamed() -> bool {
     // SAFETY: geteuid(2) cannot fail and touches no memory.
     let root = unsafe { libc::geteuid() } == 0;
-    root || Path::new("/proc/self/fd").is_dir()
+    root || is_procfs(Path::new("/proc/self/fd"))
 }
 
 /// Gives the unnamed file `file` (from [`open_unnamed`]) the name `name` in `dir`; fails with
@@ -619,6 +621,26 @@ pub fn raise_descriptor_limit() -> io::Result<u64> {
     Ok(u64::from(limit.rlim_cur))
 }
 
+/// Whether `path` is on a proc file system (statfs(2) f_type PROC_SUPER_MAGIC): no client
+/// upload can be one.
+pub fn is_procfs(path: &Path) -> bool {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut st = MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `c_path` is a valid C string and `st` has room for a statfs.
+    if unsafe { libc::statfs(c_path.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    // SAFETY: statfs returned success, so `st` is initialised.
+    let st = unsafe { st.assume_init() };
+    // f_type's width differs between libcs and targets.
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    let kind = st.f_type as i64;
+    kind == PROC_SUPER_MAGIC
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,5 +677,15 @@ mod tests {
         let dup = duplicate_inherited_socket(listener.as_raw_fd()).unwrap();
         assert!(dup.as_raw_fd() >= 3 && dup.as_raw_fd() != listener.as_raw_fd());
         assert!(same_file(dup.as_raw_fd(), listener.as_raw_fd()));
+    }
+
+    #[test]
+    fn only_a_real_procfs_counts_as_proc() {
+        assert!(is_procfs(Path::new("/proc/self/fd")));
+        let planted = std::env::temp_dir().join(format!("tinyftpd-proc-{}", std::process::id()));
+        std::fs::create_dir_all(planted.join("self/fd")).unwrap();
+        assert!(!is_procfs(&planted.join("self/fd")));
+        assert!(!is_procfs(Path::new("/no/such/path")));
+        std::fs::remove_dir_all(&planted).unwrap();
     }
 }
