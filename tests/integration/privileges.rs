@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -145,18 +145,26 @@ fn assert_dropped_to_host_nobody(pid: u32, dir: &Path, host_marker: &Path) {
     assert!(!host_marker.exists(), "the planted NSS module ran");
 }
 
-#[test]
-fn chroot_run_as_ignores_planted_nss_files_in_daemon_mode() {
-    if skip_unless_root("chroot_run_as_ignores_planted_nss_files_in_daemon_mode") {
-        return;
+/// A temporary directory with DIR (`srv`) holding the NSS trap, DIR and the host marker's
+/// path; `None` when the test must skip (not root, no compiler).
+fn nss_trap(test: &str) -> Option<(TempDir, PathBuf, PathBuf)> {
+    if skip_unless_root(test) {
+        return None;
     }
-    let outside = TempDir::new("nss-daemon");
+    let outside = TempDir::new("nss");
     let served = outside.path().join("srv");
     std::fs::create_dir(&served).unwrap();
     let host_marker = outside.path().join("host-marker");
-    if !plant_nss_trap(&served, &host_marker) {
+    plant_nss_trap(&served, &host_marker).then_some((outside, served, host_marker))
+}
+
+#[test]
+fn chroot_run_as_ignores_planted_nss_files_in_daemon_mode() {
+    let Some((_outside, served, host_marker)) =
+        nss_trap("chroot_run_as_ignores_planted_nss_files_in_daemon_mode")
+    else {
         return;
-    }
+    };
     let server = Binary::start(&["--chroot", "--run-as", "nobody", served.to_str().unwrap()]);
     let mut c = Client::connect(server.addr);
     c.login("anonymous", "x");
@@ -166,16 +174,11 @@ fn chroot_run_as_ignores_planted_nss_files_in_daemon_mode() {
 
 #[test]
 fn chroot_run_as_ignores_planted_nss_files_in_inetd_mode() {
-    if skip_unless_root("chroot_run_as_ignores_planted_nss_files_in_inetd_mode") {
+    let Some((_outside, served, host_marker)) =
+        nss_trap("chroot_run_as_ignores_planted_nss_files_in_inetd_mode")
+    else {
         return;
-    }
-    let outside = TempDir::new("nss-inetd");
-    let served = outside.path().join("srv");
-    std::fs::create_dir(&served).unwrap();
-    let host_marker = outside.path().join("host-marker");
-    if !plant_nss_trap(&served, &host_marker) {
-        return;
-    }
+    };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let server_side = OwnedFd::from(listener.accept().unwrap().0);
@@ -241,7 +244,7 @@ fn users_line(name: &str, password: &str) -> String {
 }
 
 /// A root-owned 0600 users file: readable only before the drop.
-fn root_only_users_file(dir: &TempDir, text: &str) -> std::path::PathBuf {
+fn root_only_users_file(dir: &TempDir, text: &str) -> PathBuf {
     let path = dir.write("users", text.as_bytes());
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
@@ -436,23 +439,35 @@ fn connections_beyond_the_descriptor_limit_get_421_and_serving_goes_on() {
     drop(child);
 }
 
+/// Starts the binary on 127.0.0.1 with `args`, stdout piped (for the start-up line), stderr
+/// piped.
+fn spawn_on_loopback(args: &[&str]) -> Running {
+    Running(Some(
+        Command::new(BIN)
+            .args(["-b", "127.0.0.1"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ))
+}
+
+/// Runs the binary, which must exit by itself within a few seconds: exit code and stderr.
+fn exit_code_and_stderr(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = spawn_on_loopback(args);
+    let stderr = child.stderr_reader();
+    let status = child.wait_exit(Duration::from_secs(5));
+    (status.code(), stderr.join().unwrap())
+}
+
 #[test]
 fn out_of_range_durations_are_usage_errors() {
     for flag in ["--idle-timeout", "--data-timeout", "--shutdown-grace"] {
         for value in ["18446744073709551615", "31536001"] {
-            let mut child = Running(Some(
-                Command::new(BIN)
-                    .args(["-p", "0", "-b", "127.0.0.1", flag, value])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap(),
-            ));
-            let stderr = child.stderr_reader();
-            let status = child.wait_exit(Duration::from_secs(5));
-            let err = stderr.join().unwrap();
-            assert_eq!(status.code(), Some(2), "{flag} {value}: {err}");
+            let (code, err) = exit_code_and_stderr(&["-p", "0", flag, value]);
+            assert_eq!(code, Some(2), "{flag} {value}: {err}");
             let first = err.lines().next().unwrap_or("");
             assert!(
                 first.contains(flag) && first.contains("31536000"),
@@ -468,48 +483,20 @@ fn port_20_with_run_as_accepts_control_port_1025_and_says_so() {
         return;
     }
     let dir = TempDir::new("port20-1025");
-    let out = Command::new(BIN)
-        .args([
-            "-p",
-            "1024",
-            "-b",
-            "127.0.0.1",
-            "--port-20",
-            "--run-as",
-            "nobody",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let served = dir.path().to_str().unwrap();
+    let (code, err) =
+        exit_code_and_stderr(&["-p", "1024", "--port-20", "--run-as", "nobody", served]);
     if err.contains("taken") {
         eprintln!("SKIPPED: port 1024 is in use here");
     } else {
-        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(code, Some(1), "{err}");
         assert!(err.contains("port 1025 or above"), "{err}");
     }
     if TcpListener::bind("127.0.0.1:1025").is_err() {
         eprintln!("SKIPPED: port 1025 is in use here");
         return;
     }
-    let mut child = Running(Some(
-        Command::new(BIN)
-            .args([
-                "-p",
-                "1025",
-                "-b",
-                "127.0.0.1",
-                "--port-20",
-                "--run-as",
-                "nobody",
-            ])
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    ));
+    let mut child = spawn_on_loopback(&["-p", "1025", "--port-20", "--run-as", "nobody", served]);
     let line = child.start_up_line();
     assert_eq!(listening_addr(&line).port(), 1025, "{line}");
     let mut c = Client::connect(listening_addr(&line));
