@@ -20,6 +20,7 @@ mod generated_input;
 mod hostile;
 mod integrity;
 mod lifecycle;
+mod login_timing;
 mod operations;
 mod protocol;
 mod regressions;
