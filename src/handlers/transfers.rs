@@ -26,7 +26,7 @@ pub(super) fn over_data_connection(
     copy: impl FnOnce(&mut Session, &mut TcpStream) -> Result<u64, TransferError>,
 ) -> Result<u64, TransferError> {
     let setup = std::mem::take(&mut s.state.data);
-    if matches!(setup, DataSetup::None) {
+    if !setup.is_ready() {
         return Err(TransferError::Failed(FtpError::NoDataConnection));
     }
     s.send(&preliminary).map_err(TransferError::Network)?;
