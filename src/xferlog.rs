@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -163,6 +163,8 @@ pub struct XferLog {
     sender: Option<SyncSender<Message>>,
     dropped: Arc<AtomicU64>,
     writer: Option<JoinHandle<()>>,
+    /// A flush ran out of time: dropping the log does not wait for the writer again.
+    stuck: AtomicBool,
 }
 
 impl XferLog {
@@ -188,6 +190,7 @@ impl XferLog {
             sender: Some(sender),
             dropped,
             writer: Some(writer),
+            stuck: AtomicBool::new(false),
         })
     }
 
@@ -218,11 +221,19 @@ impl XferLog {
                     message = back;
                     thread::sleep(FULL_QUEUE_RETRY);
                 }
-                Err(_) => return false,
+                Err(_) => {
+                    self.stuck.store(true, Ordering::Relaxed);
+                    return false;
+                }
             }
         }
-        wait.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .is_ok()
+        let done = wait
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok();
+        if !done {
+            self.stuck.store(true, Ordering::Relaxed);
+        }
+        done
     }
 
     fn send(&self, message: Message) {
@@ -248,7 +259,12 @@ impl Drop for XferLog {
         // for without end.
         self.sender = None;
         if let Some(writer) = self.writer.take() {
-            let deadline = Instant::now() + DROP_WAIT;
+            let wait = if self.stuck.load(Ordering::Relaxed) {
+                Duration::ZERO
+            } else {
+                DROP_WAIT
+            };
+            let deadline = Instant::now() + wait;
             while !writer.is_finished() && Instant::now() < deadline {
                 thread::sleep(FULL_QUEUE_RETRY);
             }
