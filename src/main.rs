@@ -64,6 +64,16 @@ fn init_logging(verbosity: Verbosity) {
     if let Verbosity(Some(level)) = verbosity {
         builder.filter_level(level);
     }
+    // env_logger's layout (`[LEVEL target] message`), with the message made printable in this
+    // one place: user names, paths and command lines come from clients, even before login, and
+    // must not reach a terminal or the journal as escape sequences or extra lines.
+    builder.format(|buf, record| {
+        let message = record.args().to_string();
+        let mut line = format!("[{:<5} {}] ", record.level(), record.target()).into_bytes();
+        tinyftpd::xferlog::push_printable(&mut line, message.as_bytes());
+        line.push(b'\n');
+        buf.write_all(&line)
+    });
     builder.init();
 }
 

@@ -408,20 +408,7 @@ pub fn connect_from(
     // SAFETY: `fd` is the socket just created; the OwnedFd is its only owner and closes it on
     // every error path below.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    let one: libc::c_int = 1;
-    // SAFETY: `one` is a valid c_int and the length passed is its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            &one as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    set_socket_option(&socket, libc::SO_REUSEADDR, 1)?;
     let (addr, len) = socket_address(local);
     // SAFETY: `addr` is an initialised sockaddr_storage holding an address of `len` bytes.
     if unsafe { libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len) } != 0 {
@@ -492,12 +479,28 @@ fn socket_address(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t)
 /// instead of once per segment.
 pub fn set_receive_low_water(socket: &impl AsRawFd, bytes: usize) -> io::Result<()> {
     let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    set_socket_option(socket, libc::SO_RCVLOWAT, value)
+}
+
+/// SO_OOBINLINE: TCP urgent data stays in the normal stream. BSD ftp, tnftp, lftp and Python's
+/// ftplib send (the end of) ABOR as urgent data; without this Linux takes that byte out of the
+/// stream, and the server reads `\xF2ABOR` or `ABOR\r` glued to the next line.
+pub fn set_urgent_inline(socket: &impl AsRawFd) -> io::Result<()> {
+    set_socket_option(socket, libc::SO_OOBINLINE, 1)
+}
+
+/// setsockopt(2) at SOL_SOCKET level for an int-valued option (std offers only a few).
+fn set_socket_option(
+    socket: &impl AsRawFd,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: `value` is a valid c_int for the duration of the call and we pass its size.
     let rc = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_RCVLOWAT,
+            name,
             &value as *const libc::c_int as *const libc::c_void,
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )

@@ -11,7 +11,7 @@ use crate::data_channel::{self, DataSetup};
 use crate::error::{FtpError, FtpResult};
 use crate::jail::JailedPath;
 use crate::reply::{codes, Reply};
-use crate::session::Session;
+use crate::session::{Progress as Watched, Session};
 use crate::sys::Interest;
 use crate::transfer::{self, AtomicUpload, Flow, TransferError};
 use crate::xferlog::{self, Direction};
@@ -228,7 +228,7 @@ fn receive_into(
     progress.saw(n);
     // The data connection ended; if ABOR or the end of the control connection is already
     // here, the client did not mean this to be the end of the file.
-    if s.watch_control(n) == Flow::Abort || s.control_closed() {
+    if s.look_at_control(Watched::Bytes(n)) == Flow::Abort || s.control_closed() {
         return Err(TransferError::Aborted);
     }
     Ok(n)

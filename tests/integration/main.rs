@@ -13,6 +13,7 @@ mod clients_python;
 mod clients_tnftp;
 mod clients_wget;
 mod commands;
+mod control_attacks;
 mod data_limits;
 mod data_safety;
 mod deployment;
