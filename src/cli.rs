@@ -255,8 +255,8 @@ fn config_from(m: &Matches) -> Result<Config, UsageError> {
     }
     c.chroot = m.opt_present("chroot");
     c.run_as = m.opt_str("run-as");
-    if let Some(secs) = number::<u64>(m, "shutdown-grace")? {
-        c.shutdown_grace = Duration::from_secs(secs);
+    if let Some(grace) = seconds(m, "shutdown-grace", 0)? {
+        c.shutdown_grace = grace;
     }
     if let Some(range) = m.opt_str("pasv-ports") {
         c.pasv_ports = Some(parse_port_range(&range)?);
@@ -274,11 +274,11 @@ fn config_from(m: &Matches) -> Result<Config, UsageError> {
     if let Some(n) = positive::<usize>(m, "max-per-ip")? {
         c.max_per_ip = n;
     }
-    if let Some(secs) = positive::<u64>(m, "idle-timeout")? {
-        c.idle_timeout = Duration::from_secs(secs);
+    if let Some(timeout) = seconds(m, "idle-timeout", 1)? {
+        c.idle_timeout = timeout;
     }
-    if let Some(secs) = positive::<u64>(m, "data-timeout")? {
-        c.data_timeout = Duration::from_secs(secs);
+    if let Some(timeout) = seconds(m, "data-timeout", 1)? {
+        c.data_timeout = timeout;
     }
     if let Some(text) = m.opt_str("banner") {
         c.banner = parse_banner(&text)?;
@@ -343,6 +343,32 @@ fn number<T: std::str::FromStr>(m: &Matches, name: &str) -> Result<Option<T>, Us
                 .map_err(|_| UsageError(format!("--{name}: '{v}' is not a valid number")))
         })
         .transpose()
+}
+
+/// The longest duration any flag takes, in seconds: a year. Sessions add these to the clock
+/// (deadlines), and a sum beyond what `Instant` holds panics; a year is far below that on every
+/// platform and far above any timeout anyone means.
+pub const MAX_SECONDS: u64 = 365 * 24 * 60 * 60;
+
+/// A duration flag in whole seconds, `min..=MAX_SECONDS`.
+fn seconds(m: &Matches, name: &str, min: u64) -> Result<Option<Duration>, UsageError> {
+    let out_of_range = || {
+        UsageError(format!(
+            "--{name}: expected whole seconds from {min} to {MAX_SECONDS} (a year)"
+        ))
+    };
+    let Some(text) = m.opt_str(name) else {
+        return Ok(None);
+    };
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(UsageError(format!(
+            "--{name}: '{text}' is not a valid number"
+        )));
+    }
+    match text.parse::<u64>() {
+        Ok(secs) if (min..=MAX_SECONDS).contains(&secs) => Ok(Some(Duration::from_secs(secs))),
+        _ => Err(out_of_range()),
+    }
 }
 
 fn positive<T: std::str::FromStr + Default + PartialEq>(
@@ -608,6 +634,41 @@ mod tests {
 
     #[test]
     fn usage_error_never_echoes_a_password() {
-        assert!(!usage_error(&["-u", "alice:"]).contains("secret"));
+        // Each spec is a usage error that carries a password: the message may name the user
+        // but never the password.
+        for spec in [":s3cret", ":s3cret:rw", "anonymous:s3cret", "ftp:s3cret:ro"] {
+            let error = usage_error(&["-u", spec]);
+            assert!(error.contains("--user"), "{spec}: {error}");
+            assert!(!error.contains("s3cret"), "{spec}: {error}");
+        }
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        for flag in ["--idle-timeout", "--data-timeout", "--shutdown-grace"] {
+            let max = MAX_SECONDS.to_string();
+            let c = serve(&[flag, &max]);
+            let longest = Duration::from_secs(MAX_SECONDS);
+            assert!(
+                [c.idle_timeout, c.data_timeout, c.shutdown_grace].contains(&longest),
+                "{flag}"
+            );
+            for bad in [
+                (MAX_SECONDS + 1).to_string(),
+                u64::MAX.to_string(),
+                "99999999999999999999999".to_string(),
+            ] {
+                let error = usage_error(&[flag, &bad]);
+                assert!(error.contains(flag) && error.contains(&max), "{error}");
+            }
+            assert!(usage_error(&[flag, "-1"]).contains(flag));
+            assert!(usage_error(&[flag, "x"]).contains(flag));
+        }
+        assert!(usage_error(&["--idle-timeout", "0"]).contains("from 1"));
+        assert!(usage_error(&["--data-timeout", "0"]).contains("from 1"));
+        assert_eq!(
+            serve(&["--shutdown-grace", "0"]).shutdown_grace,
+            Duration::ZERO
+        );
     }
 }

@@ -1,6 +1,6 @@
-//! What every session shares: the configuration, the jail, the transfer log, the accounts of
-//! `--users FILE`, the session counts and the registry that shutdown uses. Its own module so
-//! that a session can hold it without importing the accept loop (`server`) that starts sessions.
+//! What every session shares: the configuration, the jail, the transfer log, the passive listeners,
+//! the accounts of `--users FILE`, the session counts and the registry that shutdown uses. Its own
+//! module so that a session can hold it without importing the accept loop (`server`) that starts sessions.
 
 use std::collections::HashMap;
 use std::io;
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::auth::users_file;
 use crate::config::{Account, Config};
 use crate::fs::jail::Jail;
+use crate::net::data_channel::{self, PassiveListeners};
 use crate::os::sys;
 use crate::xferlog::XferLog;
 
@@ -22,6 +23,8 @@ pub struct ServerContext {
     pub jail: Jail,
     /// The transfer log, with `--xferlog`.
     pub xferlog: Option<XferLog>,
+    /// PASV/EPSV listeners: closed when unused within the data timeout, capped per address.
+    pub passive: PassiveListeners,
     /// Accounts from `--users FILE`, replaced whole on SIGHUP.
     file_accounts: RwLock<Arc<Vec<Account>>>,
     sessions: Mutex<SessionCounts>,
@@ -66,10 +69,15 @@ impl ServerContext {
             })?,
             None => Vec::new(),
         };
+        let passive = PassiveListeners::new(
+            config.data_timeout,
+            data_channel::passive_cap(config.max_per_ip, config.pasv_ports.as_ref()),
+        );
         Ok(ServerContext {
             config,
             jail,
             xferlog,
+            passive,
             file_accounts: RwLock::new(Arc::new(file_accounts)),
             sessions: Mutex::new(SessionCounts::default()),
             session_ended: Condvar::new(),
@@ -90,12 +98,18 @@ impl ServerContext {
         };
         let accounts =
             users_file::load(path).map_err(|e| format!("--users {}: {e}", path.display()))?;
+        Ok(self.replace_file_accounts(accounts))
+    }
+
+    /// Replaces the users file's accounts with `accounts` (read by the caller, e.g. from a
+    /// [`users_file::UsersFile`] opened before privileges were dropped); returns their number.
+    pub fn replace_file_accounts(&self, accounts: Vec<Account>) -> usize {
         let count = accounts.len();
         *self
             .file_accounts
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(accounts);
-        Ok(count)
+        count
     }
 
     pub(crate) fn counts(&self) -> MutexGuard<'_, SessionCounts> {
@@ -104,9 +118,10 @@ impl ServerContext {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes a session slot for `ip`, or `None` beyond `--max-clients` / `--max-per-ip`.
+    /// Takes a session slot for `ip`, or `None` beyond `--max-clients` / `--max-per-ip` (an
+    /// IPv6 client counts by its /64, see [`data_channel::client_key`]).
     pub(crate) fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<SessionSlot> {
-        let ip = ip.to_canonical();
+        let ip = data_channel::client_key(ip);
         let mut counts = self.counts();
         let from_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
         if counts.total >= self.config.max_clients || from_ip >= self.config.max_per_ip {
@@ -218,5 +233,34 @@ impl Drop for SessionSlot {
             }
         }
         self.ctx.session_ended.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_per_ip_counts_ipv6_clients_per_64() {
+        let mut config = Config::new(std::env::temp_dir());
+        config.max_per_ip = 1;
+        let ctx = Arc::new(ServerContext::new(config).unwrap());
+        let ip = |a: &str| a.parse::<IpAddr>().unwrap();
+        let first = ctx.try_acquire(ip("2001:db8:0:1::1"));
+        assert!(first.is_some());
+        assert!(ctx.try_acquire(ip("2001:db8:0:1::2")).is_none(), "same /64");
+        let other_net = ctx.try_acquire(ip("2001:db8:0:2::1"));
+        assert!(other_net.is_some(), "another /64");
+        let v4 = ctx.try_acquire(ip("::ffff:192.0.2.1"));
+        assert!(v4.is_some());
+        assert!(
+            ctx.try_acquire(ip("192.0.2.1")).is_none(),
+            "mapped is the IPv4 address"
+        );
+        drop(first);
+        assert!(
+            ctx.try_acquire(ip("2001:db8:0:1::3")).is_some(),
+            "slot given back"
+        );
     }
 }

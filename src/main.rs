@@ -1,9 +1,10 @@
-//! The `tinyftpd` binary: parse flags, set up logging and signals, bind (or take the sockets
-//! systemd or inetd passed), drop privileges, print where we listen, serve until SIGTERM/SIGINT.
+//! The `tinyftpd` binary: parse flags, set up logging, descriptors and signals, bind (or take
+//! the sockets systemd or inetd passed), resolve the privileges to drop to, read the users file,
+//! open the logs, chroot, drop privileges, print where we listen, serve until SIGTERM/SIGINT.
 #![deny(unsafe_code)] // Only the library's os/ modules allow it.
 
 use std::io::{self, BufRead, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,12 +13,13 @@ use std::time::Duration;
 
 use tinyftpd::activation::{self, PidFile};
 use tinyftpd::cli::{self, CliAction, Verbosity};
-use tinyftpd::config::Config;
+use tinyftpd::config::{Account, Config};
 use tinyftpd::reply::{codes, Reply};
 use tinyftpd::server::{self, Server, ServerContext};
 use tinyftpd::signals::{self, Signal};
+use tinyftpd::users_file::{self, UsersFile};
 use tinyftpd::xferlog::XferLog;
-use tinyftpd::{privileges, sha_crypt, sys, users_file};
+use tinyftpd::{privileges, sha_crypt, sys};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -63,14 +65,28 @@ fn init_logging(verbosity: Verbosity) {
     if let Verbosity(Some(level)) = verbosity {
         builder.filter_level(level);
     }
+    // env_logger's layout (`[LEVEL target] message`), with the message made printable in this
+    // one place: user names, paths and command lines come from clients, even before login, and
+    // must not reach a terminal or the journal as escape sequences or extra lines.
+    builder.format(|buf, record| {
+        let message = record.args().to_string();
+        let mut line = format!("[{:<5} {}] ", record.level(), record.target()).into_bytes();
+        tinyftpd::xferlog::push_printable(&mut line, message.as_bytes());
+        line.push(b'\n');
+        buf.write_all(&line)
+    });
     builder.init();
 }
 
-fn serve(mut config: Config, verbosity: Verbosity) -> ExitCode {
+/// Serving, in the order start-up must happen: descriptors and signals, the sockets (bound
+/// or taken from systemd/inetd), then [`prepare`] (privileges resolved, users file read, logs
+/// opened, chroot, drop), then serving.
+fn serve(config: Config, verbosity: Verbosity) -> ExitCode {
     // First, while single-threaded (changing the environment is only sound then) and before
     // this process opens any descriptor of its own: systemd's variables.
     let passed = activation::take_systemd_environment();
     init_logging(verbosity);
+    raise_descriptor_limit(&config);
     if config.inetd {
         // With Accept=yes systemd also passes the connection as descriptor 3; stdin is the one
         // we serve, and the default signal actions suit a one-session process.
@@ -80,64 +96,148 @@ fn serve(mut config: Config, verbosity: Verbosity) -> ExitCode {
     if let Err(e) = signals::block() {
         return fail(&format!("cannot set up signals: {e}"));
     }
-    let activated = match passed.and_then(activation::systemd_listeners) {
-        Ok(listeners) => listeners,
-        Err(e) => return fail(&format!("socket activation: {e}")),
-    };
-    if let Err(message) = check_root(&config.root) {
-        return fail(&message);
+    match start_daemon(config, passed) {
+        Ok(daemon) => run_daemon(daemon),
+        Err(message) => fail(&message),
     }
-    sys::set_umask(config.umask);
-    let summary = config.access_summary();
-    let shown_root = std::fs::canonicalize(&config.root).unwrap_or_else(|_| config.root.clone());
-    let listeners = if activated.is_empty() {
-        match Server::bind_listeners(&config) {
-            Ok(listeners) => listeners,
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                return fail(&format!(
-                    "{e}; the port is taken by another program (choose another with --port)"
-                ))
-            }
-            Err(e) => return fail(&e.to_string()),
-        }
-    } else {
-        activated
-    };
+}
+
+/// A daemon ready to serve: privileges dropped, sockets listening.
+struct Daemon {
+    server: Server,
+    users: Option<UsersFile>,
+    pidfile: Option<PidFile>,
+    start_line: String,
+}
+
+fn start_daemon(mut config: Config, passed: io::Result<usize>) -> Result<Daemon, String> {
+    let listeners = listening_sockets(&config, passed)?;
     let local: Vec<SocketAddr> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
         .collect();
-    if let Err(e) = check_port_20(&config, &local) {
-        return fail(&e);
-    }
-    // Written once we listen, so that an init script that sees the file can connect, and while
-    // still root: the pid file's directory (/run) and the log's usually belong to root.
-    let pidfile = match config.pidfile.as_deref().map(PidFile::create).transpose() {
-        Ok(pidfile) => pidfile,
-        Err(e) => return fail(&e.to_string()),
-    };
-    let xferlog = match config.xferlog.as_deref().map(XferLog::open).transpose() {
-        Ok(log) => log,
-        Err(e) => return fail(&e.to_string()),
-    };
-    if let Err(e) = drop_privileges(&mut config) {
-        return fail(&e);
-    }
-    // Again as the user we now are: root could read DIR, --run-as USER may not.
-    if let Err(message) = check_root(&config.root) {
-        return fail(&format!("after dropping privileges: {message}"));
-    }
-    let grace = config.shutdown_grace;
-    let server = match ServerContext::with_xferlog(config, xferlog) {
-        Ok(ctx) => Server::with_context(listeners, ctx),
-        Err(e) => return fail(&e.to_string()),
-    };
+    check_port_20(&config, &local)?;
+    let summary = config.access_summary();
+    let shown_root = std::fs::canonicalize(&config.root).unwrap_or_else(|_| config.root.clone());
+    let prepared = prepare(&mut config)?;
     let addrs: Vec<String> = local.iter().map(|a| a.to_string()).collect();
-    println!(
+    let start_line = format!(
         "tinyftpd listening on {}, serving {} ({summary})",
         addrs.join(", "),
         shown_root.display()
     );
+    let (ctx, users) = server_context(config, prepared.xferlog, prepared.users)?;
+    Ok(Daemon {
+        server: Server::with_context(listeners, ctx),
+        users,
+        pidfile: prepared.pidfile,
+        start_line,
+    })
+}
+
+/// The sockets systemd passed, or our own bound from the configuration.
+fn listening_sockets(
+    config: &Config,
+    passed: io::Result<usize>,
+) -> Result<Vec<TcpListener>, String> {
+    let activated = passed
+        .and_then(activation::systemd_listeners)
+        .map_err(|e| format!("socket activation: {e}"))?;
+    if !activated.is_empty() {
+        return Ok(activated);
+    }
+    Server::bind_listeners(config).map_err(|e| {
+        if e.kind() == io::ErrorKind::AddrInUse {
+            format!("{e}; the port is taken by another program (choose another with --port)")
+        } else {
+            e.to_string()
+        }
+    })
+}
+
+/// What [`prepare`] opened while still privileged, for the server to use.
+struct Prepared {
+    pidfile: Option<PidFile>,
+    xferlog: Option<XferLog>,
+    users: Option<(UsersFile, Vec<Account>)>,
+}
+
+/// The start-up steps both modes share, in this order: check DIR, resolve the privileges to
+/// drop to (from the host's user and group databases), read `--users FILE`, open the pid file
+/// and the transfer log, chroot, drop. Everything that needs root or a host path happens
+/// before the chroot; see [`drop_privileges`] for why nothing after it may look anything up.
+fn prepare(config: &mut Config) -> Result<Prepared, String> {
+    check_root(&config.root)?;
+    sys::set_umask(config.umask);
+    let plan = resolve_privileges(config)?;
+    let users = read_users_file(config, plan.chroot.is_some())?;
+    // Written once we listen, so that an init script that sees the file can connect, and while
+    // still root: the pid file's directory (/run) and the log's usually belong to root.
+    let pidfile = config
+        .pidfile
+        .as_deref()
+        .map(PidFile::create)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let xferlog = config
+        .xferlog
+        .as_deref()
+        .map(XferLog::open)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    drop_privileges(plan, config)?;
+    // Again as the user we now are: root could read DIR, --run-as USER may not.
+    check_root(&config.root).map_err(|e| format!("after dropping privileges: {e}"))?;
+    Ok(Prepared {
+        pidfile,
+        xferlog,
+        users,
+    })
+}
+
+/// `--users FILE`, opened and read now, while still root, in every mode: a file only root
+/// may read keeps working after `--run-as`, and after `--chroot` the path would name a file
+/// in the served tree (which clients could write, and download hashes from). SIGHUP re-reads
+/// it (see [`UsersFile`]); the path itself is only tried again when not chrooted.
+fn read_users_file(
+    config: &mut Config,
+    chrooted: bool,
+) -> Result<Option<(UsersFile, Vec<Account>)>, String> {
+    // Taken out of the configuration so that nothing later opens the path.
+    let Some(path) = config.users_file.take() else {
+        return Ok(None);
+    };
+    let error = |e: users_file::UsersFileError| format!("--users {}: {e}", path.display());
+    let mut file = UsersFile::open(&path, !chrooted).map_err(error)?;
+    let accounts = file.load().map_err(error)?;
+    Ok(Some((file, accounts)))
+}
+
+/// The context sessions share, with the users file's accounts.
+fn server_context(
+    config: Config,
+    xferlog: Option<XferLog>,
+    users: Option<(UsersFile, Vec<Account>)>,
+) -> Result<(ServerContext, Option<UsersFile>), String> {
+    let ctx = ServerContext::with_xferlog(config, xferlog).map_err(|e| e.to_string())?;
+    Ok(match users {
+        Some((file, accounts)) => {
+            ctx.replace_file_accounts(accounts);
+            (ctx, Some(file))
+        }
+        None => (ctx, None),
+    })
+}
+
+fn run_daemon(daemon: Daemon) -> ExitCode {
+    let Daemon {
+        server,
+        mut users,
+        pidfile,
+        start_line,
+    } = daemon;
+    let grace = server.context().config.shutdown_grace;
+    println!("{start_line}");
     let _ = std::io::stdout().flush();
     sweep_stale_uploads(server.context().jail.root().to_path_buf());
     let ctx = server.context();
@@ -148,7 +248,7 @@ fn serve(mut config: Config, verbosity: Verbosity) -> ExitCode {
         Ok(handle) => handle,
         Err(e) => return fail(&format!("cannot start: {e}")),
     };
-    wait_for_terminate(&ctx);
+    wait_for_terminate(&ctx, users.as_mut());
     log::info!(
         "shutting down: waiting up to {}s for transfers",
         grace.as_secs()
@@ -171,6 +271,35 @@ fn serve(mut config: Config, verbosity: Verbosity) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Descriptors one session may hold at once: the control connection, a passive listener,
+/// the data connection and the file (or directory) being transferred.
+const DESCRIPTORS_PER_SESSION: u64 = 4;
+/// Descriptors the server itself holds: listeners, logs, the jail's root, the spare the
+/// accept loop keeps, the standard streams, with room to spare.
+const DESCRIPTORS_RESERVED: u64 = 32;
+
+/// Raises RLIMIT_NOFILE's soft limit to the hard limit, and warns when even that cannot hold
+/// `--max-clients` sessions with a transfer each (beyond it, new connections get 421).
+fn raise_descriptor_limit(config: &Config) {
+    let limit = match sys::raise_descriptor_limit() {
+        Ok(limit) => limit,
+        Err(e) => return log::warn!("cannot raise the descriptor limit: {e}"),
+    };
+    if config.inetd {
+        return;
+    }
+    let clients = u64::try_from(config.max_clients).unwrap_or(u64::MAX);
+    let needed = clients
+        .saturating_mul(DESCRIPTORS_PER_SESSION)
+        .saturating_add(DESCRIPTORS_RESERVED);
+    if limit < needed {
+        log::warn!(
+            "the descriptor limit ({limit}) cannot hold --max-clients {} sessions with a transfer each ({DESCRIPTORS_PER_SESSION} descriptors per session + {DESCRIPTORS_RESERVED} = {needed}); raise the hard limit (LimitNOFILE=, ulimit -Hn) or lower --max-clients; connections beyond it get 421",
+            config.max_clients
+        );
+    }
+}
+
 /// Removes temporaries of uploads that a killed server left behind, on a thread of its own so
 /// that start-up does not wait for a walk of a large tree.
 fn sweep_stale_uploads(root: PathBuf) {
@@ -187,14 +316,22 @@ fn sweep_stale_uploads(root: PathBuf) {
 
 /// Handles signals until SIGTERM or SIGINT: SIGHUP re-reads the users file and reopens the
 /// transfer log.
-fn wait_for_terminate(ctx: &Arc<ServerContext>) {
+fn wait_for_terminate(ctx: &Arc<ServerContext>, mut users: Option<&mut UsersFile>) {
     loop {
         match signals::wait() {
             Ok(Signal::Terminate) => return,
             Ok(Signal::Reload) => {
-                match ctx.reload_users() {
-                    Ok(count) => log::info!("SIGHUP: reloaded users file ({count} accounts)"),
-                    Err(e) => log::error!("SIGHUP: kept the old accounts: {e}"),
+                if let Some(file) = users.as_deref_mut() {
+                    match file.load() {
+                        Ok(accounts) => log::info!(
+                            "SIGHUP: reloaded users file ({} accounts)",
+                            ctx.replace_file_accounts(accounts)
+                        ),
+                        Err(e) => log::error!(
+                            "SIGHUP: kept the old accounts: --users {}: {e}",
+                            file.path().display()
+                        ),
+                    }
                 }
                 if let Some(log) = &ctx.xferlog {
                     log.reopen();
@@ -208,44 +345,59 @@ fn wait_for_terminate(ctx: &Arc<ServerContext>) {
     }
 }
 
-/// `--chroot` and `--run-as`, after binding and before serving. Serving as root without
-/// `--run-as` works (many small boxes run everything as root) but is worth a warning.
-fn drop_privileges(config: &mut Config) -> Result<(), String> {
-    let root = privileges::is_root();
-    if (config.chroot || config.run_as.is_some()) && !root {
+/// What `--chroot` and `--run-as` will do, resolved before either happens.
+struct PrivilegePlan {
+    /// The directory to chroot into, canonical.
+    chroot: Option<PathBuf>,
+    /// The user to become, with uid, gid and supplementary groups.
+    identity: Option<privileges::Identity>,
+}
+
+/// Looks up everything the drop needs, from the host's databases: the user's ids and groups
+/// (getpwnam, getgrouplist: NSS, /etc/passwd, /etc/group) and the real path of DIR.
+fn resolve_privileges(config: &Config) -> Result<PrivilegePlan, String> {
+    if (config.chroot || config.run_as.is_some()) && !privileges::is_root() {
         return Err("--chroot and --run-as need to be started as root".into());
     }
     let identity = match &config.run_as {
         Some(user) => Some(privileges::lookup(user).map_err(|e| format!("--run-as {user}: {e}"))?),
         None => None,
     };
-    if config.chroot {
-        let dir = std::fs::canonicalize(&config.root).map_err(|e| format!("--chroot: {e}"))?;
-        if let Some(users) = config.users_file.take() {
-            // The file stays outside the jail (inside, clients could download the hashes), so
-            // it is read now, once; SIGHUP cannot reach it after the chroot.
-            let accounts = users_file::load(&users)
-                .map_err(|e| format!("--users {}: {e}", users.display()))?;
-            config.accounts.extend(accounts);
-            log::warn!(
-                "--chroot: {} read once; SIGHUP will not re-read it",
-                users.display()
-            );
-        }
-        privileges::chroot(&dir).map_err(|e| format!("--chroot {}: {e}", dir.display()))?;
+    let chroot = match config.chroot {
+        true => Some(std::fs::canonicalize(&config.root).map_err(|e| format!("--chroot: {e}"))?),
+        false => None,
+    };
+    Ok(PrivilegePlan { chroot, identity })
+}
+
+/// `--chroot`, then `--run-as`, as [`resolve_privileges`] planned them. Serving as root
+/// without `--run-as` works (many small boxes run everything as root) but is worth a warning.
+///
+/// Nothing from the chroot on may look anything up: no user or group names (getpwnam,
+/// getgrnam, initgroups), no host names (getaddrinfo), no time zone (localtime), no file by an
+/// absolute path. Inside the chroot those paths (/etc/group, /etc/nsswitch.conf,
+/// /lib/.../libnss_*.so.2, /etc/localtime, /proc) name files in the served tree, which a client
+/// may have uploaded: glibc would load an uploaded NSS module as root, and an uploaded
+/// etc/group would set our groups. So the drop below is system calls only (setgroups, setgid,
+/// setuid with numbers found beforehand); log lines carry no local time (UTC or none); the
+/// users file, logs and pid file were opened before.
+fn drop_privileges(plan: PrivilegePlan, config: &mut Config) -> Result<(), String> {
+    if let Some(dir) = &plan.chroot {
+        privileges::chroot(dir).map_err(|e| format!("--chroot {}: {e}", dir.display()))?;
         config.root = PathBuf::from("/");
     }
-    match identity {
+    match plan.identity {
         Some(who) => {
             privileges::become_user(&who).map_err(|e| format!("--run-as: {e}"))?;
             log::info!(
-                "running as {} (uid {}, gid {})",
+                "running as {} (uid {}, gid {}, groups {:?})",
                 privileges::name_of(&who),
                 who.uid,
-                who.gid
+                who.gid,
+                who.groups
             );
         }
-        None if root => log::warn!("running as root; consider --run-as USER"),
+        None if privileges::is_root() => log::warn!("running as root; consider --run-as USER"),
         None => {}
     }
     Ok(())
@@ -260,7 +412,7 @@ fn check_port_20(config: &Config, local: &[SocketAddr]) -> Result<(), String> {
     }
     match local.iter().find(|a| a.port() <= 1024) {
         Some(addr) => Err(format!(
-            "--port-20 on {addr} binds port {} for each active transfer, which needs root; --run-as drops it (use a port above 1025, or leave out --run-as)",
+            "--port-20 on {addr} binds port {} for each active transfer, which needs root; --run-as drops it (use port 1025 or above, or leave out --run-as)",
             addr.port().saturating_sub(1)
         )),
         None => Ok(()),
@@ -274,12 +426,11 @@ fn serve_inetd(mut config: Config) -> ExitCode {
         Ok(stream) => stream,
         Err(e) => return fail(&e.to_string()),
     };
-    let ctx = match prepare_inetd(&mut config, &stream) {
-        Ok(xferlog) => ServerContext::with_xferlog(config, xferlog).map_err(|e| e.to_string()),
-        Err(message) => Err(message),
-    };
+    let ctx = prepare_inetd(&mut config, &stream)
+        .and_then(|prepared| server_context(config, prepared.xferlog, prepared.users));
     let ctx = match ctx {
-        Ok(ctx) => Arc::new(ctx),
+        // One session: a SIGHUP reload would have nothing to serve, so the file is not kept.
+        Ok((ctx, _)) => Arc::new(ctx),
         Err(message) => {
             refuse(&stream);
             return fail(&message);
@@ -291,21 +442,12 @@ fn serve_inetd(mut config: Config) -> ExitCode {
     }
 }
 
-/// The start-up steps of inetd mode: checks, umask, the transfer log, then privileges.
-fn prepare_inetd(config: &mut Config, stream: &TcpStream) -> Result<Option<XferLog>, String> {
-    check_root(&config.root)?;
+/// The start-up steps of inetd mode: the `--port-20` check on the passed connection, then the
+/// steps both modes share.
+fn prepare_inetd(config: &mut Config, stream: &TcpStream) -> Result<Prepared, String> {
     let local: Vec<SocketAddr> = stream.local_addr().into_iter().collect();
     check_port_20(config, &local)?;
-    sys::set_umask(config.umask);
-    let xferlog = config
-        .xferlog
-        .as_deref()
-        .map(XferLog::open)
-        .transpose()
-        .map_err(|e| e.to_string())?;
-    drop_privileges(config)?;
-    check_root(&config.root).map_err(|e| format!("after dropping privileges: {e}"))?;
-    Ok(xferlog)
+    prepare(config)
 }
 
 fn refuse(mut stream: &TcpStream) {

@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -124,6 +124,11 @@ fn accept_loop(listener: TcpListener, ctx: Arc<ServerContext>) {
         }
         counts.listeners.push(fd);
     }
+    // A descriptor held in reserve for when the process runs out: freeing it lets one more
+    // connection be accepted, told 421 and closed, instead of being left hanging in the
+    // backlog. A duplicate of the listener, so that taking it back needs no path (none would
+    // be safe after --chroot).
+    let mut spare = listener.as_fd().try_clone_to_owned().ok();
     loop {
         match listener.accept() {
             Ok((stream, _)) if ctx.is_shutting_down() => {
@@ -132,13 +137,16 @@ fn accept_loop(listener: TcpListener, ctx: Arc<ServerContext>) {
             }
             Ok((stream, peer)) => start_session(stream, peer, &ctx),
             Err(_) if ctx.is_shutting_down() => break,
+            Err(e) if is_out_of_descriptors(&e) => {
+                if !refuse_with_spare(&listener, &mut spare) {
+                    log::error!("accept: {e}");
+                    // Accepting again at once would spin; let sessions end.
+                    thread::sleep(Duration::from_millis(100));
+                }
+            }
             Err(e) => {
                 log::error!("accept: {e}");
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOMEM)
-                ) {
-                    // Out of descriptors: accepting again at once would spin; let sessions end.
+                if e.raw_os_error() == Some(libc::ENOMEM) {
                     thread::sleep(Duration::from_millis(100));
                 }
             }
@@ -148,6 +156,31 @@ fn accept_loop(listener: TcpListener, ctx: Arc<ServerContext>) {
     // touches a reused descriptor number.
     ctx.counts().listeners.retain(|&l| l != fd);
     drop(listener);
+}
+
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// Out of descriptors: frees the spare, accepts the waiting connection with it, answers 421
+/// and closes it, then takes the spare back. False when there was no spare to free or the
+/// accept still failed (another thread took the descriptor first).
+fn refuse_with_spare(listener: &TcpListener, spare: &mut Option<OwnedFd>) -> bool {
+    let Some(reserve) = spare.take() else {
+        *spare = listener.as_fd().try_clone_to_owned().ok();
+        return false;
+    };
+    drop(reserve);
+    let refused = match listener.accept() {
+        Ok((stream, peer)) => {
+            log::warn!("refused {peer}: out of file descriptors");
+            refuse(stream, "Too many open files; try again later.");
+            true
+        }
+        Err(_) => false,
+    };
+    *spare = listener.as_fd().try_clone_to_owned().ok();
+    refused
 }
 
 fn start_session(stream: TcpStream, peer: SocketAddr, ctx: &Arc<ServerContext>) {

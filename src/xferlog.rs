@@ -13,11 +13,11 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::fs::civil_time::{CivilTime, MONTH_NAMES};
 use crate::protocol::command::TransferType;
@@ -28,6 +28,12 @@ const QUEUE_LINES: usize = 4096;
 
 /// The log file's mode when tinyftpd creates it (the umask applies on top).
 const LOG_MODE: u32 = 0o640;
+
+/// How often a flush (or drop) looks again at a full queue or a busy writer.
+const FULL_QUEUE_RETRY: Duration = Duration::from_millis(10);
+
+/// How long dropping the log waits for the writer to write what is queued.
+const DROP_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -97,11 +103,34 @@ fn push_field(line: &mut Vec<u8>, text: &[u8]) {
         line.push(b'-');
         return;
     }
-    line.extend(text.iter().map(|&b| match b {
-        b' ' => b'_',
-        b if b < 0x20 || b == 0x7f => b'?',
-        b => b,
-    }));
+    let start = line.len();
+    push_printable(line, text);
+    for b in &mut line[start..] {
+        if *b == b' ' {
+            *b = b'_';
+        }
+    }
+}
+
+/// Appends `text` with everything a terminal or a log reader could act on replaced by `?`, as
+/// vsftpd does: control characters (C0 including newline, DEL, and the C1 range U+0080-U+009F)
+/// and bytes that are not UTF-8 (among them 8-bit C1 controls such as 0x9B, CSI). Client input
+/// (user names, paths, command lines) reaches the transfer log and every stderr/journal line
+/// through this, so a name cannot recolour the operator's terminal or forge a log line.
+pub fn push_printable(out: &mut Vec<u8>, text: &[u8]) {
+    for chunk in text.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() {
+                out.push(b'?');
+            } else {
+                let mut utf8 = [0; 4];
+                out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+            }
+        }
+        if !chunk.invalid().is_empty() {
+            out.push(b'?');
+        }
+    }
 }
 
 /// `Mon Nov 25 15:22:18 2026` for Unix seconds, in UTC.
@@ -134,6 +163,8 @@ pub struct XferLog {
     sender: Option<SyncSender<Message>>,
     dropped: Arc<AtomicU64>,
     writer: Option<JoinHandle<()>>,
+    /// A flush ran out of time: dropping the log does not wait for the writer again.
+    stuck: AtomicBool,
 }
 
 impl XferLog {
@@ -159,6 +190,7 @@ impl XferLog {
             sender: Some(sender),
             dropped,
             writer: Some(writer),
+            stuck: AtomicBool::new(false),
         })
     }
 
@@ -172,14 +204,36 @@ impl XferLog {
         self.send(Message::Reopen);
     }
 
-    /// Waits (at most `timeout`) until every line queued so far is written. For tests, and for
-    /// anyone who must read the file right after a transfer.
+    /// Waits (at most `timeout`, in all) until every line queued so far is written. For tests,
+    /// and for shutdown. Bounded even when the queue is full and the writer is stuck (a stalled
+    /// disk, a FIFO nobody reads): shutdown must not hang on the log.
     pub fn flush(&self, timeout: Duration) -> bool {
         let Some(sender) = &self.sender else {
             return false;
         };
+        let deadline = Instant::now() + timeout;
         let (done, wait) = mpsc::sync_channel(1);
-        sender.send(Message::Flush(done)).is_ok() && wait.recv_timeout(timeout).is_ok()
+        let mut message = Message::Flush(done);
+        loop {
+            match sender.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    message = back;
+                    thread::sleep(FULL_QUEUE_RETRY);
+                }
+                Err(_) => {
+                    self.stuck.store(true, Ordering::Relaxed);
+                    return false;
+                }
+            }
+        }
+        let done = wait
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok();
+        if !done {
+            self.stuck.store(true, Ordering::Relaxed);
+        }
+        done
     }
 
     fn send(&self, message: Message) {
@@ -200,10 +254,25 @@ impl XferLog {
 
 impl Drop for XferLog {
     fn drop(&mut self) {
-        // Closing the queue ends the writer's loop once it has written every queued line.
+        // Closing the queue ends the writer's loop once it has written every queued line. A
+        // writer stuck in a write is left behind (the process is ending) rather than waited
+        // for without end.
         self.sender = None;
         if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
+            let wait = if self.stuck.load(Ordering::Relaxed) {
+                Duration::ZERO
+            } else {
+                DROP_WAIT
+            };
+            let deadline = Instant::now() + wait;
+            while !writer.is_finished() && Instant::now() < deadline {
+                thread::sleep(FULL_QUEUE_RETRY);
+            }
+            if writer.is_finished() {
+                let _ = writer.join();
+            } else {
+                log::warn!("xferlog: the writer is stuck; queued lines are lost");
+            }
         }
     }
 }
@@ -327,6 +396,14 @@ mod tests {
             "Sun Jan 04 00:00:00 1970 3 127.0.0.1 1234 /in/a_b?forged_line a _ i r alice ftp 0 * i\n"
         );
         assert_eq!(line.split(' ').count(), 18);
+    }
+
+    #[test]
+    fn unprintable_text_is_replaced() {
+        let mut out = Vec::new();
+        push_printable(&mut out, "a\x1b]0;x\x07b\x7fc\u{9b}d\né".as_bytes());
+        push_printable(&mut out, b" \xff\xfe\x9bz");
+        assert_eq!(String::from_utf8(out).unwrap(), "a?]0;x?b?c?d?é ???z");
     }
 
     #[test]

@@ -11,13 +11,12 @@ pub mod sha_crypt;
 pub mod users_file;
 
 use crate::config::{Account, Config, Credential};
+use sha2::{Digest, Sha256};
 
-/// A crypt hash checked when no account has the name, so that an unknown user takes as long
-/// to refuse as a known one with a wrong password (no user enumeration by timing).
-const DUMMY_HASH: &str = "$6$tinyftpd.dummy$Xv2P6oeIT7UDhxPudauZiMgqN5h6re/pq5/0cz5IAwl6i8PMuzFogE90Qt2A39UezI8Z6tVWfNuLnehcfjCMn.";
-
-/// The logged-in user for a name and password, or `None`. Both a wrong name and a wrong
-/// password give `None` and take about as long.
+/// The logged-in user for a name and password, or `None`. Every failed attempt costs the same
+/// work whether the name is unknown, a `-u` account or a `--users` hash of whatever scheme and
+/// rounds: one check against the costliest configured hash (see [`spend_like_costliest`]), so
+/// that timing does not tell which names exist. The caller pads failures to the failure delay.
 pub fn authenticate(
     config: &Config,
     file_accounts: &[Account],
@@ -31,20 +30,66 @@ pub fn authenticate(
         });
     }
     let accounts = || config.accounts.iter().chain(file_accounts);
-    let Some(account) = accounts().find(|a| constant_time_eq(a.name.as_bytes(), name)) else {
-        if accounts().any(|a| matches!(a.credential, Credential::Crypt(_))) {
-            let _ = sha_crypt::verify(password, DUMMY_HASH);
-        }
+    // Every name is compared, with no stop at the match: where in the list a name sits does not
+    // show either.
+    let account = accounts().fold(None, |found, a| {
+        let matches = constant_time_eq(a.name.as_bytes(), name);
+        found.or(matches.then_some(a))
+    });
+    let costliest = costliest_hash(accounts());
+    let Some(account) = account else {
+        spend_like_costliest(password, costliest, 0);
         return None;
     };
-    let password_ok = match &account.credential {
-        Credential::Plain(expected) => constant_time_eq(expected.as_bytes(), password),
-        Credential::Crypt(hash) => sha_crypt::verify(password, hash),
+    let (password_ok, cost) = match &account.credential {
+        Credential::Plain(expected) => (plain_password_eq(expected.as_bytes(), password), 0),
+        Credential::Crypt(hash) => (
+            sha_crypt::verify(password, hash),
+            sha_crypt::verify_cost(hash).unwrap_or(0),
+        ),
     };
+    spend_like_costliest(password, costliest, cost);
     password_ok.then(|| User {
         name: account.name.clone(),
         writable: account.writable,
     })
+}
+
+/// The configured hash that costs most to verify, with that cost.
+fn costliest_hash<'a>(accounts: impl Iterator<Item = &'a Account>) -> Option<(&'a str, u64)> {
+    accounts
+        .filter_map(|a| match &a.credential {
+            Credential::Crypt(hash) => Some((hash.as_str(), sha_crypt::verify_cost(hash)?)),
+            Credential::Plain(_) => None,
+        })
+        .max_by_key(|&(_, cost)| cost)
+}
+
+/// After a check that cost `spent` (0 for an unknown name or a `-u` password), checks the
+/// password once more against a dummy of the costliest hash, so that the attempt costs at least
+/// what the costliest account's does. An account as costly as that one needs nothing more.
+/// (One cheaper than it pays its own check on top; the failure delay hides that difference.)
+fn spend_like_costliest(password: &[u8], costliest: Option<(&str, u64)>, spent: u64) {
+    let Some((hash, cost)) = costliest else {
+        return; // only -u accounts: every check is a cheap comparison
+    };
+    if spent < cost {
+        if let Some(dummy) = sha_crypt::dummy_like(hash) {
+            std::hint::black_box(sha_crypt::verify(password, &dummy));
+        }
+    }
+}
+
+/// Compares a `-u` password through SHA-256 digests: equal-length inputs for
+/// [`constant_time_eq`], so neither the contents nor the length of the password show in the
+/// time taken.
+fn plain_password_eq(expected: &[u8], given: &[u8]) -> bool {
+    let digest = |bytes: &[u8]| {
+        let mut sha = Sha256::new();
+        sha.update(bytes);
+        sha.finalize()
+    };
+    constant_time_eq(&digest(expected), &digest(given))
 }
 
 pub fn is_anonymous_name(name: &[u8]) -> bool {
@@ -109,7 +154,37 @@ mod tests {
         );
         assert!(authenticate(&c, &file, b"carol", b"pW").is_none());
         assert!(authenticate(&c, &file, b"dave", b"pw").is_none());
-        assert!(sha_crypt::verify(b"tinyftpd-dummy-password", DUMMY_HASH));
+    }
+
+    #[test]
+    fn the_costliest_hash_is_the_dummy() {
+        let account = |name: &str, hash: &str| Account {
+            name: name.into(),
+            credential: Credential::Crypt(hash.into()),
+            writable: false,
+        };
+        let cheap = sha_crypt::hash_sha512(b"pw", "salt");
+        let costly = "$5$rounds=10000$saltstringsaltst$3xv.VbSHBb41AL9AvLeujZkZRBAwqFMz2.opqey6IcA";
+        let file = [
+            account("a", &cheap),
+            account("b", costly),
+            account("c", &cheap),
+        ];
+        let c = config();
+        let all = || c.accounts.iter().chain(&file);
+        assert_eq!(costliest_hash(all()).map(|(h, _)| h), Some(costly));
+        assert_eq!(costliest_hash(c.accounts.iter()), None);
+        // Duplicate names cannot come from one file, but -u and --users may share one: the
+        // first wins, as before.
+        assert!(authenticate(&c, &[account("alice", &cheap)], b"alice", b"secret").is_some());
+    }
+
+    #[test]
+    fn plain_passwords_of_any_length_compare() {
+        assert!(plain_password_eq(b"secret", b"secret"));
+        assert!(!plain_password_eq(b"secret", b"secre"));
+        assert!(!plain_password_eq(b"secret", b"secret\0"));
+        assert!(plain_password_eq(b"", b""));
     }
 
     #[test]

@@ -421,6 +421,38 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(difference) == 0
 }
 
+/// Relative work of one round: a `$5$` round (SHA-256) took about 1.1 times a `$6$` round
+/// (SHA-512) on a 64-bit CPU here (100,000 rounds: 102 ms against 92 ms).
+const ROUND_COST_SHA256: u64 = 11;
+const ROUND_COST_SHA512: u64 = 10;
+
+/// How much work `verify` does for `hash`, in units that compare across schemes and rounds;
+/// `None` for a hash `verify` refuses without hashing.
+pub fn verify_cost(hash: &str) -> Option<u64> {
+    let parsed = parse_hash(hash)?;
+    let per_round = match parsed.scheme {
+        Scheme::Sha256 => ROUND_COST_SHA256,
+        Scheme::Sha512 => ROUND_COST_SHA512,
+    };
+    Some(u64::from(parsed.rounds.unwrap_or(ROUNDS_DEFAULT)) * per_round)
+}
+
+/// A hash with the scheme, rounds and salt of `hash` but a made-up digest: checking a password
+/// against it does exactly the work of checking against `hash`, and no password is known to
+/// match it. For spending a login attempt's time when there is no real hash to check.
+pub fn dummy_like(hash: &str) -> Option<String> {
+    let parsed = parse_hash(hash)?;
+    let mut out = String::from(parsed.scheme.prefix());
+    if let Some(rounds) = parsed.rounds {
+        out.push_str(&format!("rounds={rounds}$"));
+    }
+    out.push_str(parsed.salt);
+    out.push('$');
+    // '.' is the first letter of the alphabet, so valid in every position, the last included.
+    out.push_str(&".".repeat(parsed.scheme.encoded_len()));
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,6 +753,23 @@ mod tests {
     #[test]
     fn fallback_salts_differ() {
         assert_ne!(fallback_salt_bytes(), fallback_salt_bytes());
+    }
+
+    #[test]
+    fn dummy_costs_what_the_hash_costs() {
+        let hash = "$5$rounds=10000$saltstringsaltst$3xv.VbSHBb41AL9AvLeujZkZRBAwqFMz2.opqey6IcA";
+        let dummy = dummy_like(hash).unwrap();
+        assert_eq!(
+            dummy,
+            format!("$5$rounds=10000$saltstringsaltst${}", ".".repeat(43))
+        );
+        assert!(is_supported(&dummy));
+        assert_eq!(verify_cost(&dummy), verify_cost(hash));
+        assert!(!verify(b"Hello world!", &dummy));
+        let default = hash_sha512(b"pw", "salt");
+        assert_eq!(verify_cost(&default), Some(5000 * ROUND_COST_SHA512));
+        assert!(verify_cost("$6$rounds=6000$s$x").is_none());
+        assert!(verify_cost(&dummy).unwrap() > verify_cost(&default).unwrap());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! allowed. Parsing is pure; a malformed line is an error naming its number.
 
 use std::fmt;
-use std::path::Path;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
 use crate::auth::sha_crypt;
 use crate::config::{Account, Credential};
@@ -82,6 +84,82 @@ pub fn load(path: &Path) -> Result<Vec<Account>, UsersFileError> {
     parse(&text)
 }
 
+/// Largest users file read: far beyond any real one (a line is about 120 bytes), and a bound
+/// on what a reload reads from a file that something keeps appending to.
+const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// `--users FILE` as the running server keeps it: opened once at start-up, while still root,
+/// so that a file only root may read (0600 root) keeps working after `--run-as`, and so that
+/// no path is opened after `--chroot` (inside the jail the path would name a file in the
+/// served tree).
+///
+/// A reload ([`UsersFile::load`] again, on SIGHUP) first tries the path when `follow_path` is
+/// set (not chrooted): if the process may still open it, a file replaced by rename (most
+/// editors, `sed -i`, config management) is picked up, and its descriptor is kept from then on.
+/// Otherwise it re-reads the descriptor held from offset 0: a file rewritten in place is seen,
+/// a file replaced by rename is not (the descriptor still names the old one).
+#[derive(Debug)]
+pub struct UsersFile {
+    path: PathBuf,
+    held: File,
+    follow_path: bool,
+}
+
+impl UsersFile {
+    /// Opens the file at `path`; `follow_path` says whether later reloads may try the path.
+    pub fn open(path: &Path, follow_path: bool) -> Result<UsersFile, UsersFileError> {
+        let held = File::open(path).map_err(|e| UsersFileError {
+            line: 0,
+            reason: format!("cannot read {}: {e}", path.display()),
+        })?;
+        Ok(UsersFile {
+            path: path.to_path_buf(),
+            held,
+            follow_path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads and parses the file (see the type's description for which file that is).
+    pub fn load(&mut self) -> Result<Vec<Account>, UsersFileError> {
+        if self.follow_path {
+            if let Ok(file) = File::open(&self.path) {
+                self.held = file;
+            }
+        }
+        let text = read_from_start(&self.held).map_err(|e| UsersFileError {
+            line: 0,
+            reason: format!("cannot read {}: {e}", self.path.display()),
+        })?;
+        parse(&text)
+    }
+}
+
+/// The whole file from offset 0, whatever the descriptor's position (pread, so the held
+/// descriptor's offset never matters).
+fn read_from_start(file: &File) -> std::io::Result<String> {
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read_at(&mut chunk, bytes.len() as u64)?;
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("larger than {MAX_FILE_BYTES} bytes"),
+            ));
+        }
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +188,27 @@ mod tests {
         ] {
             assert_eq!(parse(&text).unwrap_err().line, line, "{text}");
         }
+    }
+
+    #[test]
+    fn held_file_sees_in_place_edits_and_the_path_sees_renames() {
+        let dir = std::env::temp_dir().join(format!("tinyftpd-users-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("users");
+        let names = |accounts: Vec<Account>| -> Vec<String> {
+            accounts.into_iter().map(|a| a.name).collect()
+        };
+        std::fs::write(&path, format!("alice:{HASH}:rw\n")).unwrap();
+        let mut held = UsersFile::open(&path, false).unwrap();
+        let mut following = UsersFile::open(&path, true).unwrap();
+        assert_eq!(names(held.load().unwrap()), ["alice"]);
+        std::fs::write(&path, format!("bob:{HASH}:rw\n")).unwrap();
+        assert_eq!(names(held.load().unwrap()), ["bob"]);
+        assert_eq!(names(following.load().unwrap()), ["bob"]);
+        std::fs::write(dir.join("new"), format!("carol:{HASH}:rw\n")).unwrap();
+        std::fs::rename(dir.join("new"), &path).unwrap();
+        assert_eq!(names(held.load().unwrap()), ["bob"], "the old file, held");
+        assert_eq!(names(following.load().unwrap()), ["carol"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

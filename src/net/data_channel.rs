@@ -2,9 +2,11 @@
 //! checks that stop bounce attacks and passive port theft.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::FtpError;
@@ -15,8 +17,20 @@ use crate::os::sys;
 pub enum DataSetup {
     #[default]
     None,
-    Passive(TcpListener),
+    Passive(PassiveListener),
     Active(SocketAddr),
+}
+
+impl DataSetup {
+    /// False when there is nothing to transfer over: no set-up, or a passive listener that
+    /// expired (the client must send PASV/EPSV again).
+    pub fn is_ready(&self) -> bool {
+        match self {
+            DataSetup::None => false,
+            DataSetup::Passive(passive) => passive.is_listening(),
+            DataSetup::Active(_) => true,
+        }
+    }
 }
 
 /// Rotates the first port tried in a `--pasv-ports` range, so consecutive sessions do not all
@@ -44,13 +58,15 @@ pub fn listen_passive(ip: IpAddr, range: Option<&RangeInclusive<u16>>) -> io::Re
 }
 
 /// Accepts the one data connection for a PASV/EPSV: only from `peer_ip` (anyone else is
-/// dropped and the wait goes on, so a port thief gets nothing), within `timeout`.
+/// dropped and the wait goes on, so a port thief gets nothing), within `timeout` and before the
+/// listener's own deadline (the data timeout counted from the PASV/EPSV).
 pub fn accept_from(
-    listener: &TcpListener,
+    passive: &PassiveListener,
     peer_ip: IpAddr,
     timeout: Duration,
 ) -> Result<TcpStream, FtpError> {
-    let deadline = Instant::now() + timeout;
+    let listener = passive.take().ok_or(FtpError::NoDataConnection)?;
+    let deadline = deadline_after(timeout).min(passive.inner.deadline);
     listener
         .set_nonblocking(true)
         .map_err(FtpError::DataConnection)?;
@@ -68,7 +84,7 @@ pub fn accept_from(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero()
-                    || !sys::wait_readable(listener, left).map_err(FtpError::DataConnection)?
+                    || !sys::wait_readable(&listener, left).map_err(FtpError::DataConnection)?
                 {
                     return Err(FtpError::DataConnection(io::ErrorKind::TimedOut.into()));
                 }
@@ -128,12 +144,254 @@ pub fn same_host(a: IpAddr, b: IpAddr) -> bool {
     a.to_canonical() == b.to_canonical()
 }
 
+/// The address a client is counted under, for `--max-per-ip` and for passive listeners: an
+/// IPv4 address as it is (IPv4-mapped IPv6 included, as a dual-stack listener reports IPv4
+/// peers), an IPv6 address by its /64 prefix, since one IPv6 host or customer is normally given
+/// a whole /64 and can pick a fresh address from it for every connection.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        v4 => v4,
+    }
+}
+
 /// Applies the data timeout to both directions: a transfer that makes no progress for that long
 /// fails (426) instead of holding the session forever.
 pub fn prepare(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     Ok(())
+}
+
+/// `now + timeout`, or a day from now when that would overflow (an absurd `--data-timeout`),
+/// so no arithmetic on an operator's number can panic a session.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
+}
+
+/// How many passive listeners one client address (see [`client_key`]) may hold at a time: half
+/// of `--pasv-ports` (at least one), and never more than `--max-per-ip` (each session holds at
+/// most one). So a single address can never take the whole range; without a range the kernel
+/// picks ports and `--max-per-ip` alone bounds them.
+pub fn passive_cap(max_per_ip: usize, range: Option<&RangeInclusive<u16>>) -> usize {
+    let range_half = range.map_or(usize::MAX, |r| {
+        let size = usize::from(*r.end() - *r.start()) + 1;
+        size.div_ceil(2).max(1)
+    });
+    max_per_ip.max(1).min(range_half)
+}
+
+/// A PASV/EPSV listener waiting for its data connection. The session owns it; the server's
+/// [`PassiveListeners`] only watches it (through a weak reference), to close it when nobody has
+/// used it within the data timeout.
+#[derive(Debug)]
+pub struct PassiveListener {
+    inner: Arc<Passive>,
+}
+
+#[derive(Debug)]
+struct Passive {
+    key: IpAddr,
+    /// The data timeout counted from the PASV/EPSV.
+    deadline: Instant,
+    port: u16,
+    slot: Mutex<Slot>,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Listening(TcpListener),
+    /// Taken by a transfer, which accepts until the same deadline. Still counted for its
+    /// address until the session drops it.
+    InUse,
+    /// Closed by the reaper: the port is free again.
+    Expired,
+}
+
+impl PassiveListener {
+    pub fn port(&self) -> u16 {
+        self.inner.port
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        lock(&self.inner.slot)
+    }
+
+    fn is_listening(&self) -> bool {
+        matches!(*self.slot(), Slot::Listening(_))
+    }
+
+    /// The listener for a transfer; `None` once it expired.
+    fn take(&self) -> Option<TcpListener> {
+        let mut slot = self.slot();
+        match std::mem::replace(&mut *slot, Slot::InUse) {
+            Slot::Listening(listener) => Some(listener),
+            other => {
+                *slot = other;
+                None
+            }
+        }
+    }
+}
+
+/// A poisoned lock here only means a thread panicked between two whole updates; the state is
+/// still consistent, so carry on with it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The passive listeners of one server. Passive ports are shared by every client (a small
+/// `--pasv-ports` range especially), so two rules keep any client from holding them: a listener
+/// nobody started a transfer on within the data timeout of its PASV/EPSV is closed (by a reaper
+/// thread, whatever the session does meanwhile, NOOPs included), and one client address holds
+/// at most [`passive_cap`] of them.
+pub struct PassiveListeners {
+    shared: Arc<Shared>,
+    timeout: Duration,
+    per_client: usize,
+}
+
+struct Shared {
+    state: Mutex<Watched>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Watched {
+    listeners: Vec<Weak<Passive>>,
+    reaper_started: bool,
+    stopped: bool,
+}
+
+impl Watched {
+    /// Closes the listeners whose deadline has passed, forgets those gone or closed, and says
+    /// when the next one is due.
+    fn close_expired(&mut self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        self.listeners.retain(|weak| {
+            let Some(passive) = weak.upgrade() else {
+                return false;
+            };
+            let mut slot = lock(&passive.slot);
+            match *slot {
+                Slot::Listening(_) if passive.deadline <= now => {
+                    *slot = Slot::Expired; // drops the listener: the port is free
+                    false
+                }
+                Slot::Expired => false,
+                Slot::Listening(_) | Slot::InUse => {
+                    next = Some(next.map_or(passive.deadline, |n| n.min(passive.deadline)));
+                    true
+                }
+            }
+        });
+        next
+    }
+
+    fn held_by(&self, key: IpAddr) -> usize {
+        self.listeners
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|passive| passive.key == key)
+            .count()
+    }
+}
+
+impl PassiveListeners {
+    pub fn new(timeout: Duration, per_client: usize) -> PassiveListeners {
+        PassiveListeners {
+            shared: Arc::new(Shared {
+                state: Mutex::new(Watched::default()),
+                changed: Condvar::new(),
+            }),
+            timeout,
+            per_client,
+        }
+    }
+
+    /// Opens a listener on `local` (the control connection's local address) for the client at
+    /// `peer`, on a free port of `range` when given. The caller drops the session's previous
+    /// listener first, so replacing one's own listener never runs into the cap.
+    pub fn open(
+        &self,
+        local: IpAddr,
+        peer: IpAddr,
+        range: Option<&RangeInclusive<u16>>,
+    ) -> Result<PassiveListener, FtpError> {
+        let key = client_key(peer);
+        // Held across the count and the bind, so that two sessions of one address cannot both
+        // pass the check for the last place.
+        let mut watched = lock(&self.shared.state);
+        watched.close_expired(Instant::now());
+        if watched.held_by(key) >= self.per_client {
+            log::warn!(
+                "refused passive listener for {peer}: {key} holds {} already",
+                self.per_client
+            );
+            return Err(FtpError::DataConnection(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "too many passive listeners for this client address",
+            )));
+        }
+        let listener = listen_passive(local, range).map_err(FtpError::DataConnection)?;
+        let port = listener
+            .local_addr()
+            .map_err(FtpError::DataConnection)?
+            .port();
+        let passive = Arc::new(Passive {
+            key,
+            deadline: deadline_after(self.timeout),
+            port,
+            slot: Mutex::new(Slot::Listening(listener)),
+        });
+        watched.listeners.push(Arc::downgrade(&passive));
+        if !watched.reaper_started {
+            watched.reaper_started = self.start_reaper();
+        }
+        self.shared.changed.notify_all();
+        Ok(PassiveListener { inner: passive })
+    }
+
+    /// One thread per server, started with the first passive listener. If it cannot start,
+    /// expired listeners are still closed whenever a listener is opened, and a transfer on an
+    /// expired one still fails.
+    fn start_reaper(&self) -> bool {
+        let shared = Arc::clone(&self.shared);
+        thread::Builder::new()
+            .name("pasv-reaper".into())
+            .stack_size(64 * 1024)
+            .spawn(move || reap(&shared))
+            .inspect_err(|e| log::error!("cannot start the passive listener reaper: {e}"))
+            .is_ok()
+    }
+}
+
+fn reap(shared: &Shared) {
+    let mut watched = lock(&shared.state);
+    while !watched.stopped {
+        let now = Instant::now();
+        watched = match watched.close_expired(now) {
+            Some(next) => match shared.changed.wait_timeout(watched, next - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            },
+            None => shared
+                .changed
+                .wait(watched)
+                .unwrap_or_else(|e| e.into_inner()),
+        };
+    }
+}
+
+impl Drop for PassiveListeners {
+    /// Ends the reaper with its server.
+    fn drop(&mut self) {
+        lock(&self.shared.state).stopped = true;
+        self.shared.changed.notify_all();
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +423,54 @@ mod tests {
             Some(s("[2001:db8::1]:20"))
         );
         assert_eq!(port_20_source(s("10.0.0.1:1"), s("10.0.0.9:5000")), None);
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64() {
+        let key = |a: &str| client_key(a.parse().unwrap());
+        let net: IpAddr = "2001:db8:1:2::".parse().unwrap();
+        for same in [
+            "2001:db8:1:2::1",
+            "2001:db8:1:2:ffff:ffff:ffff:ffff",
+            "2001:db8:1:2:a:b:c:d",
+        ] {
+            assert_eq!(key(same), net, "{same}");
+        }
+        for other in ["2001:db8:1:3::1", "2001:db8:2:2::1", "::1"] {
+            assert_ne!(key(other), net, "{other}");
+        }
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_eq!(key("192.0.2.7"), "192.0.2.7".parse::<IpAddr>().unwrap());
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+    }
+
+    #[test]
+    fn passive_cap_is_half_the_range_within_max_per_ip() {
+        assert_eq!(passive_cap(32, None), 32);
+        assert_eq!(passive_cap(32, Some(&(5000..=5009))), 5);
+        assert_eq!(passive_cap(32, Some(&(5000..=5000))), 1);
+        assert_eq!(passive_cap(3, Some(&(5000..=5099))), 3);
+        assert_eq!(passive_cap(0, None), 1);
+    }
+
+    #[test]
+    fn expired_listeners_are_closed_and_uncounted() {
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let listeners = PassiveListeners::new(Duration::from_millis(100), 1);
+        let first = listeners.open(local, local, None).unwrap();
+        assert!(listeners.open(local, local, None).is_err(), "cap of one");
+        let other = listeners.open(local, "127.0.0.2".parse().unwrap(), None);
+        assert!(other.is_ok(), "another address has its own count");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while first.is_listening() {
+            assert!(
+                Instant::now() < deadline,
+                "listener not closed by the reaper"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert!(first.take().is_none());
+        assert!(listeners.open(local, local, None).is_ok());
     }
 
     #[test]

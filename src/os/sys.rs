@@ -416,20 +416,7 @@ pub fn connect_from(
     // SAFETY: `fd` is the socket just created; the OwnedFd is its only owner and closes it on
     // every error path below.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    let one: libc::c_int = 1;
-    // SAFETY: `one` is a valid c_int and the length passed is its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            &one as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    set_socket_option(&socket, libc::SO_REUSEADDR, 1)?;
     let (addr, len) = socket_address(local);
     // SAFETY: `addr` is an initialised sockaddr_storage holding an address of `len` bytes.
     if unsafe { libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len) } != 0 {
@@ -500,12 +487,28 @@ fn socket_address(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t)
 /// instead of once per segment.
 pub fn set_receive_low_water(socket: &impl AsRawFd, bytes: usize) -> io::Result<()> {
     let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    set_socket_option(socket, libc::SO_RCVLOWAT, value)
+}
+
+/// SO_OOBINLINE: TCP urgent data stays in the normal stream. BSD ftp, tnftp, lftp and Python's
+/// ftplib send (the end of) ABOR as urgent data; without this Linux takes that byte out of the
+/// stream, and the server reads `\xF2ABOR` or `ABOR\r` glued to the next line.
+pub fn set_urgent_inline(socket: &impl AsRawFd) -> io::Result<()> {
+    set_socket_option(socket, libc::SO_OOBINLINE, 1)
+}
+
+/// setsockopt(2) at SOL_SOCKET level for an int-valued option (std offers only a few).
+fn set_socket_option(
+    socket: &impl AsRawFd,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: `value` is a valid c_int for the duration of the call and we pass its size.
     let rc = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_RCVLOWAT,
+            name,
             &value as *const libc::c_int as *const libc::c_void,
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -560,11 +563,13 @@ pub fn open_unnamed(dir: BorrowedFd<'_>, mode: u32) -> io::Result<Option<OwnedFd
 }
 
 /// Whether [`link_unnamed`] can work here: linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH
-/// (root has it), otherwise it goes through /proc/self/fd, which a chroot usually lacks.
+/// (root has it) before Linux 6.10, otherwise it goes through /proc/self/fd, which a chroot
+/// usually lacks. Only a real procfs counts: inside a chroot, /proc/self/fd is a path in the
+/// served tree, where a client can make directories and files of those names.
 pub fn can_link_unnamed() -> bool {
     // SAFETY: geteuid(2) cannot fail and touches no memory.
     let root = unsafe { libc::geteuid() } == 0;
-    root || Path::new("/proc/self/fd").is_dir()
+    root || is_procfs(Path::new("/proc/self/fd"))
 }
 
 /// Gives the unnamed file `file` (from [`open_unnamed`]) the name `name` in `dir`; fails with
@@ -603,6 +608,50 @@ pub fn link_unnamed(file: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &OsStr) -> 
     })
 }
 
+/// Raises the soft RLIMIT_NOFILE to the hard limit (any process may) and returns the soft
+/// limit now in force. A server of many sessions needs descriptors; the usual soft default of
+/// 1024 is a compatibility value for select(2), which tinyftpd does not use.
+pub fn raise_descriptor_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })?;
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: `raised` is an initialised rlimit; the soft limit may go up to the hard one.
+        check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) })?;
+        limit = raised;
+    }
+    // rlim_t is 32 bits on some 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    Ok(u64::from(limit.rlim_cur))
+}
+
+/// Whether `path` is on a proc file system (statfs(2) f_type PROC_SUPER_MAGIC): no client
+/// upload can be one.
+pub fn is_procfs(path: &Path) -> bool {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut st = MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `c_path` is a valid C string and `st` has room for a statfs.
+    if unsafe { libc::statfs(c_path.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    // SAFETY: statfs returned success, so `st` is initialised.
+    let st = unsafe { st.assume_init() };
+    // f_type's width differs between libcs and targets.
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    let kind = st.f_type as i64;
+    kind == PROC_SUPER_MAGIC
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,5 +688,15 @@ mod tests {
         let dup = duplicate_inherited_socket(listener.as_raw_fd()).unwrap();
         assert!(dup.as_raw_fd() >= 3 && dup.as_raw_fd() != listener.as_raw_fd());
         assert!(same_file(dup.as_raw_fd(), listener.as_raw_fd()));
+    }
+
+    #[test]
+    fn only_a_real_procfs_counts_as_proc() {
+        assert!(is_procfs(Path::new("/proc/self/fd")));
+        let planted = std::env::temp_dir().join(format!("tinyftpd-proc-{}", std::process::id()));
+        std::fs::create_dir_all(planted.join("self/fd")).unwrap();
+        assert!(!is_procfs(&planted.join("self/fd")));
+        assert!(!is_procfs(Path::new("/no/such/path")));
+        std::fs::remove_dir_all(&planted).unwrap();
     }
 }

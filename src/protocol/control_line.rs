@@ -3,9 +3,12 @@
 //! Bounded: a line longer than the limit is discarded up to its end and reported as
 //! [`ControlLine::TooLong`], so a client can never grow the session's memory. Lines end in CRLF
 //! or a bare LF. Telnet commands (RFC 854) are removed: `IAC IAC` is a literal 0xFF, `IAC
-//! WILL/WONT/DO/DONT x` and two-byte commands such as `IAC IP` and `IAC DM` (which clients send
-//! before ABOR) are dropped. Timeouts come from the socket's read timeout and surface as I/O
-//! errors of kind `WouldBlock` or `TimedOut`.
+//! WILL/WONT/DO/DONT x`, a subnegotiation `IAC SB ... IAC SE` and two-byte commands such as
+//! `IAC IP` and `IAC DM` (which clients send before ABOR, part of them as TCP urgent data that
+//! the session keeps in the stream with SO_OOBINLINE) are dropped. The state carries over from
+//! one read to the next, so a sequence split across segments is removed all the same. Timeouts
+//! come from the socket's read timeout and surface as I/O errors of kind `WouldBlock` or
+//! `TimedOut`.
 
 use std::io::{self, Read};
 
@@ -13,6 +16,9 @@ use std::io::{self, Read};
 pub const MAX_LINE: usize = 4096;
 
 const IAC: u8 = 255;
+/// Subnegotiation begin and end (RFC 855).
+const SB: u8 = 250;
+const SE: u8 = 240;
 const READ_CHUNK: usize = 2048;
 
 /// What the reader got.
@@ -29,6 +35,10 @@ enum Telnet {
     Command,
     /// After IAC WILL/WONT/DO/DONT: the next byte is the option.
     Option,
+    /// Inside `IAC SB ...`: dropped up to `IAC SE`.
+    Subnegotiation,
+    /// After an IAC inside a subnegotiation.
+    SubnegotiationIac,
 }
 
 pub struct ControlReader<R> {
@@ -93,8 +103,17 @@ impl<R: Read> ControlReader<R> {
         None
     }
 
-    /// Reads once from the socket into the buffer. `Ok(false)` at end of stream.
+    /// True while bytes read from the socket wait in the buffer.
+    pub fn has_buffered(&self) -> bool {
+        self.start < self.end
+    }
+
+    /// Reads once from the socket into the buffer. `Ok(false)` at end of stream. With bytes
+    /// still buffered it does not read (they would be lost) and returns `Ok(true)`.
     pub fn fill(&mut self) -> io::Result<bool> {
+        if self.has_buffered() {
+            return Ok(true);
+        }
         self.start = 0;
         self.end = 0;
         let n = loop {
@@ -122,6 +141,22 @@ impl<R: Read> ControlReader<R> {
             }
             (Telnet::Command, 251..=254) => {
                 self.telnet = Telnet::Option;
+                None
+            }
+            (Telnet::Command, SB) => {
+                self.telnet = Telnet::Subnegotiation;
+                None
+            }
+            (Telnet::Subnegotiation, IAC) => {
+                self.telnet = Telnet::SubnegotiationIac;
+                None
+            }
+            (Telnet::SubnegotiationIac, SE) => {
+                self.telnet = Telnet::Data;
+                None
+            }
+            (Telnet::Subnegotiation, _) | (Telnet::SubnegotiationIac, _) => {
+                self.telnet = Telnet::Subnegotiation;
                 None
             }
             (Telnet::Command, _) | (Telnet::Option, _) => {
@@ -190,6 +225,48 @@ mod tests {
         assert_eq!(lines(b"\xFF\xF4\xFF\xF2ABOR\r\n"), vec![line(b"ABOR")]);
         assert_eq!(lines(b"\xFF\xFB\x01NOOP\r\n"), vec![line(b"NOOP")]);
         assert_eq!(lines(b"RETR a\xFF\xFFb\r\n"), vec![line(b"RETR a\xFFb")]);
+    }
+
+    /// A reader that hands out one byte per read, as the worst segmentation would.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some((&first, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            buf[0] = first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn abor_as_real_clients_send_it() {
+        // BSD ftp, tnftp, lftp: IAC IP, IAC DM (urgent, kept inline), ABOR; after a command.
+        let tnftp = b"NOOP\r\n\xFF\xF4\xFF\xF2ABOR\r\nNOOP\r\n";
+        // Python's ftplib: plain ABOR (its \n urgent); a Telnet-aware client: IAC IP alone.
+        let ftplib = b"ABOR\r\n\xFF\xF4ABOR\r\n";
+        let expected_tnftp = vec![line(b"NOOP"), line(b"ABOR"), line(b"NOOP")];
+        let expected_ftplib = vec![line(b"ABOR"), line(b"ABOR")];
+        assert_eq!(lines(tnftp), expected_tnftp);
+        assert_eq!(lines(ftplib), expected_ftplib);
+        for (input, expected) in [(&tnftp[..], expected_tnftp), (&ftplib[..], expected_ftplib)] {
+            let mut reader = ControlReader::new(Trickle(input));
+            let mut got = Vec::new();
+            while let Some(l) = reader.read_line().unwrap() {
+                got.push(l);
+            }
+            assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn subnegotiation_is_removed() {
+        assert_eq!(
+            lines(b"\xFF\xFA\x18\x00xterm\xFF\xFF\r\n\xFF\xF0NOOP\r\n"),
+            vec![line(b"NOOP")]
+        );
     }
 
     #[test]

@@ -30,9 +30,17 @@ use crate::protocol::command_table;
 use crate::protocol::control_line::{ControlLine, ControlReader};
 use crate::protocol::reply::{codes, Reply};
 
-/// Commands held back during a transfer, at most; beyond that the control connection is not
-/// read until the transfer ends.
+/// Commands held back during a transfer or listing, at most; beyond that the control
+/// connection is not read until it ends (TCP flow control then holds the client back).
 const MAX_PENDING: usize = 64;
+
+/// What a running transfer has moved so far, for STAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Bytes(u64),
+    /// A listing counts the entries it has written.
+    Entries(u64),
+}
 
 /// How often an upload that waits for its receive low-water mark (see net/transfer.rs) checks
 /// whether a slow sender left fewer bytes than that.
@@ -106,6 +114,8 @@ impl Session {
         let peer = canonical(stream.peer_addr()?);
         let local = canonical(stream.local_addr()?);
         stream.set_nodelay(true)?;
+        // Every control connection (daemon, --inetd, socket activation) starts here.
+        sys::set_urgent_inline(&stream)?;
         // A client that stops reading its replies must not hold the session (and its slot)
         // forever in a blocked write.
         stream.set_write_timeout(Some(control_write_timeout(&ctx)))?;
@@ -194,12 +204,10 @@ impl Session {
     pub fn watch_transfer(&mut self, bytes_so_far: u64, data: RawFd, interest: Interest) -> Flow {
         let deadline = Instant::now() + self.ctx.config.data_timeout;
         loop {
-            if self.take_buffered_commands(bytes_so_far) == Flow::Abort {
+            if self.take_buffered_commands(Progress::Bytes(bytes_so_far)) == Flow::Abort {
                 return Flow::Abort;
             }
-            // A client that floods commands during a transfer is not read further until it ends.
-            let control = (self.pending.len() < MAX_PENDING && !self.control_shut)
-                .then(|| self.control.get_ref().as_raw_fd());
+            let control = self.control_to_watch();
             let left = deadline.saturating_duration_since(Instant::now());
             let wait = match interest {
                 Interest::Readable => left.min(LOW_WATER_CHECK),
@@ -229,19 +237,35 @@ impl Session {
         }
     }
 
+    /// Looks at the control connection without waiting, between the entries of a listing
+    /// (`entries_so_far`, for STAT).
+    pub fn watch_control(&mut self, entries_so_far: u64) -> Flow {
+        self.look_at_control(Progress::Entries(entries_so_far))
+    }
+
     /// Looks at the control connection without waiting (between listing entries, and once after
-    /// an upload's data connection ends).
-    pub fn watch_control(&mut self, bytes_so_far: u64) -> Flow {
-        if self.take_buffered_commands(bytes_so_far) == Flow::Abort {
+    /// an upload's data connection ends), under the same bound as [`Session::watch_transfer`].
+    pub fn look_at_control(&mut self, progress: Progress) -> Flow {
+        if self.take_buffered_commands(progress) == Flow::Abort {
             return Flow::Abort;
         }
-        if !self.control_shut
-            && sys::wait_readable(self.control.get_ref(), Duration::ZERO).unwrap_or(false)
-            && !self.read_control_during_transfer()
-        {
-            return Flow::Abort;
+        if let Some(control) = self.control_to_watch() {
+            if sys::wait_readable(&control, Duration::ZERO).unwrap_or(false)
+                && !self.read_control_during_transfer()
+            {
+                return Flow::Abort;
+            }
         }
-        self.take_buffered_commands(bytes_so_far)
+        self.take_buffered_commands(progress)
+    }
+
+    /// The control connection, when a running transfer or listing may read it: not once
+    /// MAX_PENDING commands wait (a client that floods commands is not read further until the
+    /// transfer ends, so its lines wait in TCP buffers, not in our memory), and not after
+    /// shutdown closed its reading side.
+    fn control_to_watch(&self) -> Option<RawFd> {
+        (self.pending.len() < MAX_PENDING && !self.control_shut && !self.control.has_buffered())
+            .then(|| self.control.get_ref().as_raw_fd())
     }
 
     /// Reads what the control connection has. False when the client closed it (or it broke):
@@ -262,17 +286,27 @@ impl Session {
         }
     }
 
-    fn take_buffered_commands(&mut self, bytes_so_far: u64) -> Flow {
+    /// Moves complete lines from the reader's buffer to the queue, at most up to MAX_PENDING
+    /// (the rest stays in the buffer, which is then not refilled). ABOR and STAT act at once.
+    fn take_buffered_commands(&mut self, progress: Progress) -> Flow {
         let mut flow = Flow::Continue;
-        while let Some(line) = self.control.take_buffered_line() {
+        while self.pending.len() < MAX_PENDING {
+            let Some(line) = self.control.take_buffered_line() else {
+                break;
+            };
             match &line {
                 ControlLine::Line(text) => match command_table::parse(text) {
                     Ok(Command::Abor) => flow = Flow::Abort,
                     Ok(Command::Stat(None)) => {
-                        let status = Reply::new(
-                            codes::FILE_STATUS,
-                            format!("Transfer in progress: {bytes_so_far} bytes transferred."),
-                        );
+                        let text = match progress {
+                            Progress::Bytes(n) => {
+                                format!("Transfer in progress: {n} bytes transferred.")
+                            }
+                            Progress::Entries(n) => {
+                                format!("Listing in progress: {n} entries listed.")
+                            }
+                        };
+                        let status = Reply::new(codes::FILE_STATUS, text);
                         if self.send(&status).is_err() {
                             flow = Flow::Abort;
                         }

@@ -17,27 +17,31 @@ fn refuse_after_epsv_all(s: &Session) -> Result<(), FtpError> {
 }
 
 /// Opens the listener on the local address of the control connection, where the client
-/// already reaches us.
+/// already reaches us. It closes by itself if no transfer uses it within the data timeout.
 fn open_listener(s: &mut Session) -> Result<u16, FtpError> {
-    s.state.data = DataSetup::None; // close any earlier listener first
-    let listener = data_channel::listen_passive(s.local.ip(), s.ctx.config.pasv_ports.as_ref())
-        .map_err(FtpError::DataConnection)?;
-    let port = listener
-        .local_addr()
-        .map_err(FtpError::DataConnection)?
-        .port();
+    // Close any earlier listener first: its port is free again and it no longer counts
+    // against this client address's share of the passive listeners.
+    s.state.data = DataSetup::None;
+    let listener =
+        s.ctx
+            .passive
+            .open(s.local.ip(), s.peer_ip(), s.ctx.config.pasv_ports.as_ref())?;
+    let port = listener.port();
     s.state.data = DataSetup::Passive(listener);
     Ok(port)
 }
 
 pub fn pasv(s: &mut Session) -> FtpResult {
     refuse_after_epsv_all(s)?;
-    let announced = match (s.ctx.config.pasv_address, s.local.ip().to_canonical()) {
-        (Some(ip), _) => ip,
-        (None, IpAddr::V4(ip)) => ip,
-        (None, IpAddr::V6(_)) => {
+    // On an IPv6 control connection the listener would be on an IPv6 address that a PASV reply
+    // cannot carry; announcing `--pasv-address` there would name an address nothing listens on.
+    // Refused as pure-ftpd does (vsftpd announces 0,0,0,0): every IPv6 client uses EPSV.
+    let announced = match (s.local.ip().to_canonical(), s.ctx.config.pasv_address) {
+        (IpAddr::V6(_), _) => {
             return Err(FtpError::NotForParameter("PASV is IPv4 only; use EPSV"));
         }
+        (IpAddr::V4(_), Some(ip)) => ip,
+        (IpAddr::V4(ip), None) => ip,
     };
     let port = open_listener(s)?;
     let addr = SocketAddr::new(IpAddr::V4(announced), port);

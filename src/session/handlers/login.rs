@@ -1,5 +1,7 @@
 //! USER, PASS, QUIT, REIN.
 
+use std::time::Instant;
+
 use crate::auth;
 use crate::error::{FtpError, FtpResult};
 use crate::protocol::reply::{codes, Reply};
@@ -29,6 +31,7 @@ pub fn pass(s: &mut Session, password: &[u8]) -> FtpResult {
         }
         Login::None => return Err(FtpError::BadSequence("send USER first")),
     };
+    let started = Instant::now();
     match auth::authenticate(&s.ctx.config, &s.ctx.file_accounts(), &name, password) {
         Some(user) => {
             log::debug!("login: {} user={}", s.peer, user.name);
@@ -42,7 +45,10 @@ pub fn pass(s: &mut Session, password: &[u8]) -> FtpResult {
                 s.peer,
                 String::from_utf8_lossy(&name)
             );
-            std::thread::sleep(s.ctx.config.login_failure_delay);
+            // Padded to the delay from the start of the check, not added after it: a failure
+            // then takes the same time whatever the check cost (unless the hash takes longer).
+            let delay = s.ctx.config.login_failure_delay;
+            std::thread::sleep(delay.saturating_sub(started.elapsed()));
             if s.state.failed_logins >= MAX_FAILED_LOGINS {
                 Ok(Reply::new(
                     codes::SERVICE_NOT_AVAILABLE,

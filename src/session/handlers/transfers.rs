@@ -13,7 +13,7 @@ use crate::net::transfer::{self, AtomicUpload, Flow, TransferError};
 use crate::os::sys::Interest;
 use crate::protocol::command::TransferType;
 use crate::protocol::reply::{codes, Reply};
-use crate::session::Session;
+use crate::session::{Progress as Watched, Session};
 use crate::xferlog::{self, Direction};
 use std::os::fd::AsRawFd;
 
@@ -26,7 +26,7 @@ pub(super) fn over_data_connection(
     copy: impl FnOnce(&mut Session, &mut TcpStream) -> Result<u64, TransferError>,
 ) -> Result<u64, TransferError> {
     let setup = std::mem::take(&mut s.state.data);
-    if matches!(setup, DataSetup::None) {
+    if !setup.is_ready() {
         return Err(TransferError::Failed(FtpError::NoDataConnection));
     }
     s.send(&preliminary).map_err(TransferError::Network)?;
@@ -228,7 +228,7 @@ fn receive_into(
     progress.saw(n);
     // The data connection ended; if ABOR or the end of the control connection is already
     // here, the client did not mean this to be the end of the file.
-    if s.watch_control(n) == Flow::Abort || s.control_closed() {
+    if s.look_at_control(Watched::Bytes(n)) == Flow::Abort || s.control_closed() {
         return Err(TransferError::Aborted);
     }
     Ok(n)

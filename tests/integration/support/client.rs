@@ -258,6 +258,11 @@ impl Client {
             .collect()
     }
 
+    /// The control socket itself (to send urgent data with it).
+    pub fn socket(&self) -> &TcpStream {
+        &self.writer
+    }
+
     /// Names from NLST, as strings.
     pub fn nlst(&mut self, line: &str) -> Vec<String> {
         self.listing(line)

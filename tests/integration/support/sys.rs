@@ -73,3 +73,30 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Sends `bytes` with MSG_OOB: the last byte becomes TCP urgent data, as BSD ftp, lftp and
+/// Python's ftplib send (part of) ABOR.
+pub fn send_urgent(socket: &impl AsRawFd, bytes: &[u8]) {
+    // SAFETY: `bytes` is valid for reads of its length for the duration of the call.
+    let rc = unsafe {
+        libc::send(
+            socket.as_raw_fd(),
+            bytes.as_ptr() as *const libc::c_void,
+            bytes.len(),
+            libc::MSG_OOB,
+        )
+    };
+    assert_eq!(
+        rc,
+        bytes.len() as isize,
+        "send MSG_OOB: {}",
+        io::Error::last_os_error()
+    );
+}
+
+/// F_SETPIPE_SZ: shrinks (or grows) the buffer of the pipe or FIFO `fd` belongs to.
+pub fn set_pipe_size(fd: &impl AsRawFd, bytes: libc::c_int) {
+    // SAFETY: fcntl(F_SETPIPE_SZ) takes an int argument and touches no memory of ours.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) };
+    assert!(rc >= 0, "F_SETPIPE_SZ: {}", io::Error::last_os_error());
+}
