@@ -123,6 +123,7 @@ set +a
 exec_start=$(sed -n 's/^ExecStart=[-@]*//p' "$unit")
 [[ -n $exec_start ]] || fail "no ExecStart in $unit"
 cmd=()
+set -f # split into words as systemd does, without globbing
 for word in $exec_start; do
     if [[ $word =~ ^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$ ]]; then
         cmd+=("${!BASH_REMATCH[1]}")
@@ -133,6 +134,7 @@ for word in $exec_start; do
         cmd+=("$word")
     fi
 done
+set +f
 [[ ${cmd[0]} == /usr/sbin/tinyftpd ]] || fail "ExecStart runs ${cmd[0]}"
 cmd+=(--port 0 --bind 127.0.0.1)
 echo "${cmd[*]}"
