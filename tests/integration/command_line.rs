@@ -78,3 +78,27 @@ fn man_page_renders_without_warnings() {
         eprintln!("SKIPPED: man page lint: neither groff nor mandoc is installed");
     }
 }
+
+#[test]
+fn readme_documents_every_flag() {
+    // --help and the man page come from the flag table; the README's Flags table is written by
+    // hand, so this is what catches a flag added without a word there.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("read README.md");
+    let flags = readme
+        .split("\n## Flags\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a Flags section");
+    for f in tinyftpd::cli::FLAGS {
+        let long = format!("--{}", f.long);
+        // The whole name: `--user` must not pass on the strength of `--users`.
+        let named = flags.match_indices(&long).any(|(i, _)| {
+            let before = flags[..i].chars().next_back();
+            let after = flags[i + long.len()..].chars().next();
+            matches!(before, Some('`' | ' '))
+                && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+        assert!(named, "README's Flags section does not document {long}");
+    }
+}
