@@ -7,7 +7,9 @@ use std::time::Duration;
 use getopts::{Matches, Options};
 use log::LevelFilter;
 
-use crate::config::{self, Account, Config, Credential};
+use crate::config::{Account, Config, Credential};
+
+pub mod man;
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
@@ -26,174 +28,166 @@ pub struct Verbosity(pub Option<LevelFilter>);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageError(pub String);
 
+/// How a flag takes its argument, and what giving it again does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// No argument; giving it twice is the same as once.
+    Flag,
+    /// One argument; when given more than once the last one wins, as with most daemons, so
+    /// `ExecStart=tinyftpd $TINYFTPD_OPTS --port 21` overrides the port in the options.
+    Value,
+    /// One argument each time, and every one counts (`-b`, `-u`).
+    Repeatable,
+}
+
+/// One command-line flag. [`FLAGS`] is the only list of them: the parser, `--help` and the man
+/// page (`man::man_page`) are all built from it, so none can name a flag the others lack.
+#[derive(Debug)]
+pub struct Opt {
+    /// One letter, or empty.
+    pub short: &'static str,
+    pub long: &'static str,
+    /// What the argument looks like (`PORT`); empty for a [`Kind::Flag`].
+    pub hint: &'static str,
+    pub kind: Kind,
+    /// The default as `--help` and the man page show it; empty when there is none to state.
+    /// A unit test checks the numeric ones against `config`.
+    pub default: &'static str,
+    /// One line for `--help`.
+    pub help: &'static str,
+    /// More for the man page, after the help line; may be empty.
+    pub more: &'static str,
+}
+
+const fn opt(
+    short: &'static str,
+    long: &'static str,
+    hint: &'static str,
+    kind: Kind,
+    default: &'static str,
+    help: &'static str,
+    more: &'static str,
+) -> Opt {
+    Opt {
+        short,
+        long,
+        hint,
+        kind,
+        default,
+        help,
+        more,
+    }
+}
+
+use Kind::{Flag, Repeatable, Value};
+
+/// Every flag, in `--help` order. One row per flag, so kept out of rustfmt's way.
+#[rustfmt::skip]
+pub static FLAGS: &[Opt] = &[
+    opt("p", "port", "PORT", Value, "2121",
+        "port to listen on; 0 picks a free one",
+        "The start-up line on standard output names the address. Ignored when systemd passes \
+         listening sockets (socket activation): the port is then the .socket unit's."),
+    opt("b", "bind", "ADDR", Repeatable, "all interfaces, IPv6 and IPv4",
+        "address to listen on, repeatable",
+        "Without it, one dual-stack [::] socket serves IPv6 and IPv4 (0.0.0.0 where IPv6 is off)."),
+    opt("w", "writable", "", Flag, "read-only",
+        "allow uploads, mkdir, delete and rename to every login",
+        "Anonymous included; an account's :ro or :rw wins over it."),
+    opt("u", "user", "NAME:PASSWORD[:ro|:rw]", Repeatable, "",
+        "an account, repeatable; :ro/:rw wins over -w; turns anonymous off unless --anonymous",
+        "The password is visible to other local users in ps(1); use --users outside quick tests."),
+    opt("", "users", "FILE", Value, "",
+        "accounts file, one name:crypt-hash:ro|rw per line ($6$/$5$ hashes); re-read on SIGHUP",
+        "See FILES. Like -u it turns anonymous off unless --anonymous is given."),
+    opt("", "hash-password", "", Flag, "",
+        "read a password from stdin, print its $6$ hash for --users, and exit", ""),
+    opt("", "umask", "MASK", Value, "022",
+        "umask for uploads and new directories; uploads never get execute bits", ""),
+    opt("", "chroot", "", Flag, "",
+        "chroot into DIR after binding (needs root)", ""),
+    opt("", "run-as", "USER", Value, "",
+        "drop root privileges to USER after binding (groups, gid, uid)",
+        "The server then checks that root cannot be regained, and refuses to serve if it can."),
+    opt("", "shutdown-grace", "SECS", Value, "30",
+        "on SIGTERM/SIGINT, let transfers finish for up to SECS", "From 0 to 31536000 (a year)."),
+    opt("", "anonymous", "", Flag, "on when no -u or --users is given",
+        "accept anonymous/ftp with any password", ""),
+    opt("", "pasv-ports", "MIN-MAX", Value, "any free port",
+        "passive data port range",
+        "Open the range in the firewall, and forward it behind NAT."),
+    opt("", "pasv-address", "IP", Value, "the control connection's",
+        "IPv4 address to announce in PASV replies, for NAT", ""),
+    opt("", "max-clients", "N", Value, "200",
+        "most sessions at once", "Beyond it a new connection is answered 421 and closed."),
+    opt("", "max-per-ip", "N", Value, "32",
+        "most sessions from one IP", ""),
+    opt("", "idle-timeout", "SECS", Value, "300",
+        "close an idle control connection after SECS",
+        "Never during a transfer. From 1 to 31536000 (a year)."),
+    opt("", "data-timeout", "SECS", Value, "30",
+        "wait for a data connection or data progress at most SECS",
+        "From 1 to 31536000 (a year)."),
+    opt("", "show-dotfiles", "", Flag, "",
+        "LIST and NLST show dot files even without -a", ""),
+    opt("", "banner", "TEXT", Value, "\"tinyftpd ready.\"",
+        "text of the 220 greeting", "One line without control characters."),
+    opt("", "max-rate", "RATE", Value, "unlimited",
+        "most bytes per second for each transfer, with K or M for KiB/MiB", ""),
+    opt("", "port-20", "", Flag, "off",
+        "active-mode data connections come from the control port minus one, 20 when serving on 21",
+        "Below 1024 that needs root, so with --run-as the control port must be above 1024."),
+    opt("", "xferlog", "FILE", Value, "none",
+        "append one xferlog-format line per transfer to FILE",
+        "Reopened on SIGHUP and when the file is renamed or deleted (not under --chroot)."),
+    opt("i", "inetd", "", Flag, "off",
+        "serve one session on stdin/stdout, for inetd, xinetd, tcpsvd and systemd Accept=yes", ""),
+    opt("", "pidfile", "FILE", Value, "none",
+        "write the process id to FILE once listening, remove it on exit", ""),
+    opt("v", "verbose", "", Flag, "",
+        "log every command (debug level)", "Passwords are never logged. The later of -v and -q wins."),
+    opt("q", "quiet", "", Flag, "",
+        "log warnings and errors only", ""),
+    opt("h", "help", "", Flag, "", "print this help", ""),
+    opt("V", "version", "", Flag, "", "print the version", ""),
+];
+
+impl Opt {
+    /// The help line, with the default when there is one.
+    pub fn help_line(&self) -> String {
+        if self.default.is_empty() {
+            self.help.to_string()
+        } else {
+            format!("{} (default: {})", self.help, self.default)
+        }
+    }
+}
+
+/// The getopts parser for [`FLAGS`]. Every flag that takes a value is registered as repeatable:
+/// getopts refuses a second `--port`, and the caller picks the last value (or all of them).
 fn options() -> Options {
     let mut o = Options::new();
-    o.optopt(
-        "p",
-        "port",
-        &format!(
-            "port to listen on; 0 picks a free one (default {})",
-            config::DEFAULT_PORT
-        ),
-        "PORT",
-    );
-    o.optmulti(
-        "b",
-        "bind",
-        "address to listen on, repeatable (default: all interfaces, IPv6 and IPv4)",
-        "ADDR",
-    );
-    o.optflag(
-        "w",
-        "writable",
-        "allow uploads, mkdir, delete and rename to every login (default: read-only)",
-    );
-    o.optmulti(
-        "u",
-        "user",
-        "an account, repeatable; :ro/:rw wins over -w; turns anonymous off unless --anonymous",
-        "NAME:PASSWORD[:ro|:rw]",
-    );
-    o.optopt(
-        "",
-        "users",
-        "accounts file, one name:crypt-hash:ro|rw per line ($6$/$5$ hashes); re-read on SIGHUP",
-        "FILE",
-    );
-    o.optflag(
-        "",
-        "hash-password",
-        "read a password from stdin, print its $6$ hash for --users, and exit",
-    );
-    o.optopt(
-        "",
-        "umask",
-        "umask for uploads and new directories (default 022); uploads never get execute bits",
-        "MASK",
-    );
-    o.optflag("", "chroot", "chroot into DIR after binding (needs root)");
-    o.optopt(
-        "",
-        "run-as",
-        "drop root privileges to USER after binding (groups, gid, uid)",
-        "USER",
-    );
-    o.optopt(
-        "",
-        "shutdown-grace",
-        &format!(
-            "on SIGTERM/SIGINT, let transfers finish for up to SECS (default {})",
-            config::DEFAULT_SHUTDOWN_GRACE.as_secs()
-        ),
-        "SECS",
-    );
-    o.optflag(
-        "",
-        "anonymous",
-        "accept anonymous/ftp with any password (default: on when no -u or --users is given)",
-    );
-    o.optopt(
-        "",
-        "pasv-ports",
-        "passive data port range (default: any free port)",
-        "MIN-MAX",
-    );
-    o.optopt(
-        "",
-        "pasv-address",
-        "IPv4 address to announce in PASV replies, for NAT (default: the control connection's)",
-        "IP",
-    );
-    o.optopt(
-        "",
-        "max-clients",
-        &format!(
-            "most sessions at once (default {})",
-            config::DEFAULT_MAX_CLIENTS
-        ),
-        "N",
-    );
-    o.optopt(
-        "",
-        "max-per-ip",
-        &format!(
-            "most sessions from one IP (default {})",
-            config::DEFAULT_MAX_PER_IP
-        ),
-        "N",
-    );
-    o.optopt(
-        "",
-        "idle-timeout",
-        &format!(
-            "close an idle control connection after SECS (default {})",
-            config::DEFAULT_IDLE_TIMEOUT.as_secs()
-        ),
-        "SECS",
-    );
-    o.optopt(
-        "",
-        "data-timeout",
-        &format!(
-            "wait for a data connection or data progress at most SECS (default {})",
-            config::DEFAULT_DATA_TIMEOUT.as_secs()
-        ),
-        "SECS",
-    );
-    o.optflag(
-        "",
-        "show-dotfiles",
-        "LIST and NLST show dot files even without -a",
-    );
-    o.optopt(
-        "",
-        "banner",
-        &format!(
-            "text of the 220 greeting (default \"{}\")",
-            config::DEFAULT_BANNER
-        ),
-        "TEXT",
-    );
-    o.optopt(
-        "",
-        "max-rate",
-        "most bytes per second for each transfer, with K or M for KiB/MiB (default: unlimited)",
-        "RATE",
-    );
-    o.optflag(
-        "",
-        "port-20",
-        "active-mode data connections come from the control port minus one, 20 when serving on 21 (default: off)",
-    );
-    o.optopt(
-        "",
-        "xferlog",
-        "append one xferlog-format line per transfer to FILE (default: none)",
-        "FILE",
-    );
-    o.optflag(
-        "i",
-        "inetd",
-        "serve one session on stdin/stdout, for inetd, xinetd, tcpsvd and systemd Accept=yes (default: off)",
-    );
-    o.optopt(
-        "",
-        "pidfile",
-        "write the process id to FILE once listening, remove it on exit (default: none)",
-        "FILE",
-    );
-    o.optflag("v", "verbose", "log every command (debug level)");
-    o.optflag("q", "quiet", "log warnings and errors only");
-    o.optflag("h", "help", "print this help");
-    o.optflag("V", "version", "print the version");
+    for f in FLAGS {
+        let help = f.help_line();
+        match f.kind {
+            Flag => o.optflagmulti(f.short, f.long, &help),
+            Value | Repeatable => o.optmulti(f.short, f.long, &help, f.hint),
+        };
+    }
     o
 }
 
+/// What `--help` says before the flags; the man page's DESCRIPTION says the same at length.
+const USAGE_BRIEF: &str = "Usage: tinyftpd [OPTIONS] [DIR]\n\nServes DIR (default: the current directory) over FTP, anonymous and read-only unless flags say otherwise.\nStarted by systemd with LISTEN_FDS, it serves on the sockets passed instead of binding.\nRuns in the foreground. Logging goes to stderr and follows RUST_LOG.\nA flag given twice: the last one wins; -b and -u add up.";
+
 /// The usage text that `--help` and usage errors print.
 pub fn usage() -> String {
-    options().usage(
-        "Usage: tinyftpd [OPTIONS] [DIR]\n\nServes DIR (default: the current directory) over FTP, anonymous and read-only unless flags say otherwise.\nStarted by systemd with LISTEN_FDS, it serves on the sockets passed instead of binding.\nRuns in the foreground. Logging goes to stderr and follows RUST_LOG.",
-    )
+    options().usage(USAGE_BRIEF)
+}
+
+/// The value of a [`Kind::Value`] flag: the last one given.
+fn value(m: &Matches, name: &str) -> Option<String> {
+    m.opt_strs(name).pop()
 }
 
 /// Parses the arguments after the program name.
@@ -216,11 +210,15 @@ pub fn parse(args: &[String]) -> Result<CliAction, UsageError> {
             m.free.len()
         )));
     }
-    let verbosity = match (m.opt_present("verbose"), m.opt_present("quiet")) {
-        (true, true) => return Err(UsageError("-v and -q contradict each other".into())),
-        (true, false) => Verbosity(Some(LevelFilter::Debug)),
-        (false, true) => Verbosity(Some(LevelFilter::Warn)),
-        (false, false) => Verbosity(None),
+    // -v and -q set one thing, the log level: like any other flag, the later one wins.
+    let verbosity = match (
+        m.opt_positions("verbose").last(),
+        m.opt_positions("quiet").last(),
+    ) {
+        (Some(v), Some(q)) if v > q => Verbosity(Some(LevelFilter::Debug)),
+        (_, Some(_)) => Verbosity(Some(LevelFilter::Warn)),
+        (Some(_), None) => Verbosity(Some(LevelFilter::Debug)),
+        (None, None) => Verbosity(None),
     };
     Ok(CliAction::Serve(Box::new(config_from(&m)?), verbosity))
 }
@@ -243,9 +241,9 @@ fn config_from(m: &Matches) -> Result<Config, UsageError> {
         .iter()
         .map(|spec| parse_account(spec, c.anonymous_writable))
         .collect::<Result<_, _>>()?;
-    c.users_file = m.opt_str("users").map(Into::into);
+    c.users_file = value(m, "users").map(Into::into);
     c.anonymous = (c.accounts.is_empty() && c.users_file.is_none()) || m.opt_present("anonymous");
-    if let Some(mask) = m.opt_str("umask") {
+    if let Some(mask) = value(m, "umask") {
         c.umask = u32::from_str_radix(&mask, 8)
             .ok()
             .filter(|&u| u <= 0o777)
@@ -254,14 +252,14 @@ fn config_from(m: &Matches) -> Result<Config, UsageError> {
             })?;
     }
     c.chroot = m.opt_present("chroot");
-    c.run_as = m.opt_str("run-as");
+    c.run_as = value(m, "run-as");
     if let Some(grace) = seconds(m, "shutdown-grace", 0)? {
         c.shutdown_grace = grace;
     }
-    if let Some(range) = m.opt_str("pasv-ports") {
+    if let Some(range) = value(m, "pasv-ports") {
         c.pasv_ports = Some(parse_port_range(&range)?);
     }
-    if let Some(ip) = m.opt_str("pasv-address") {
+    if let Some(ip) = value(m, "pasv-address") {
         let ip: Ipv4Addr = ip
             .parse()
             .map_err(|_| UsageError(format!("--pasv-address: '{ip}' is not an IPv4 address")))?;
@@ -280,16 +278,16 @@ fn config_from(m: &Matches) -> Result<Config, UsageError> {
     if let Some(timeout) = seconds(m, "data-timeout", 1)? {
         c.data_timeout = timeout;
     }
-    if let Some(text) = m.opt_str("banner") {
+    if let Some(text) = value(m, "banner") {
         c.banner = parse_banner(&text)?;
     }
-    if let Some(rate) = m.opt_str("max-rate") {
+    if let Some(rate) = value(m, "max-rate") {
         c.max_rate = Some(parse_rate(&rate)?);
     }
     c.port_20 = m.opt_present("port-20");
-    c.xferlog = m.opt_str("xferlog").map(PathBuf::from);
+    c.xferlog = value(m, "xferlog").map(PathBuf::from);
     c.inetd = m.opt_present("inetd");
-    c.pidfile = m.opt_str("pidfile").map(PathBuf::from);
+    c.pidfile = value(m, "pidfile").map(PathBuf::from);
     if c.inetd && c.pidfile.is_some() {
         return Err(UsageError(
             "--pidfile does not apply to --inetd, where each session is its own process".into(),
@@ -337,7 +335,7 @@ pub fn parse_rate(text: &str) -> Result<u64, UsageError> {
 }
 
 fn number<T: std::str::FromStr>(m: &Matches, name: &str) -> Result<Option<T>, UsageError> {
-    m.opt_str(name)
+    value(m, name)
         .map(|v| {
             v.parse()
                 .map_err(|_| UsageError(format!("--{name}: '{v}' is not a valid number")))
@@ -357,7 +355,7 @@ fn seconds(m: &Matches, name: &str, min: u64) -> Result<Option<Duration>, UsageE
             "--{name}: expected whole seconds from {min} to {MAX_SECONDS} (a year)"
         ))
     };
-    let Some(text) = m.opt_str(name) else {
+    let Some(text) = value(m, name) else {
         return Ok(None);
     };
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -438,6 +436,7 @@ pub fn parse_port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>, Usa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config;
 
     fn serve(args: &[&str]) -> Config {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -564,7 +563,6 @@ mod tests {
         assert!(usage_error(&["--max-clients", "0"]).contains("--max-clients"));
         assert!(usage_error(&["--frobnicate"]).contains("frobnicate"));
         assert!(usage_error(&["a", "b"]).contains("DIR"));
-        assert!(usage_error(&["-v", "-q"]).contains("-q"));
     }
 
     #[test]
@@ -670,5 +668,114 @@ mod tests {
             serve(&["--shutdown-grace", "0"]).shutdown_grace,
             Duration::ZERO
         );
+    }
+
+    #[test]
+    fn a_flag_given_twice_last_one_wins() {
+        // The `ExecStart=tinyftpd $TINYFTPD_OPTS --port 21` override pattern: a later value
+        // replaces an earlier one instead of being refused.
+        let c = serve(&[
+            "--port",
+            "21",
+            "-p",
+            "0",
+            "--banner",
+            "first",
+            "--banner",
+            "second",
+            "--max-clients",
+            "5",
+            "--max-clients",
+            "7",
+            "--idle-timeout",
+            "9",
+            "--idle-timeout",
+            "10",
+            "--users",
+            "/etc/a",
+            "--users",
+            "/etc/b",
+            "--run-as",
+            "nobody",
+            "--run-as",
+            "ftp",
+            "--umask",
+            "077",
+            "--umask",
+            "027",
+        ]);
+        assert_eq!(c.port, 0);
+        assert_eq!(c.banner, "second");
+        assert_eq!(c.max_clients, 7);
+        assert_eq!(c.idle_timeout, Duration::from_secs(10));
+        assert_eq!(c.users_file, Some("/etc/b".into()));
+        assert_eq!(c.run_as.as_deref(), Some("ftp"));
+        assert_eq!(c.umask, 0o027);
+        // Only the value that wins is checked: an earlier bad value is overridden, not fatal.
+        assert_eq!(serve(&["-p", "x", "-p", "21"]).port, 21);
+        assert!(usage_error(&["-p", "21", "-p", "x"]).contains("--port"));
+    }
+
+    #[test]
+    fn repeatable_flags_accumulate_and_booleans_repeat() {
+        let c = serve(&["-b", "127.0.0.1", "-b", "::1", "-u", "a:b", "-u", "c:d"]);
+        assert_eq!(c.bind.len(), 2);
+        assert_eq!(c.accounts.len(), 2);
+        let c = serve(&["-w", "--writable", "--chroot", "--chroot", "-i", "-i"]);
+        assert!(c.anonymous_writable && c.chroot && c.inetd);
+        // -v and -q set one thing, the log level: the later one wins.
+        let level = |args: &[&str]| {
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            match parse(&args) {
+                Ok(CliAction::Serve(_, v)) => v,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(level(&["-v", "-q"]), Verbosity(Some(LevelFilter::Warn)));
+        assert_eq!(level(&["-q", "-v"]), Verbosity(Some(LevelFilter::Debug)));
+        assert_eq!(level(&["-v", "-v"]), Verbosity(Some(LevelFilter::Debug)));
+    }
+
+    #[test]
+    fn flag_table_is_consistent() {
+        let mut names: Vec<&str> = FLAGS.iter().map(|f| f.long).collect();
+        names.extend(FLAGS.iter().map(|f| f.short).filter(|s| !s.is_empty()));
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "a flag name is used twice");
+        for f in FLAGS {
+            assert_eq!(f.hint.is_empty(), f.kind == Kind::Flag, "--{}", f.long);
+            assert!(
+                f.short.chars().count() <= 1 && f.long.len() > 1,
+                "--{}",
+                f.long
+            );
+        }
+    }
+
+    #[test]
+    fn table_defaults_match_config() {
+        let c = Config::new(".");
+        let default = |long: &str| {
+            FLAGS
+                .iter()
+                .find(|f| f.long == long)
+                .map(|f| f.default)
+                .unwrap_or_else(|| panic!("no --{long}"))
+        };
+        assert_eq!(default("port"), c.port.to_string());
+        assert_eq!(default("umask"), format!("{:03o}", c.umask));
+        assert_eq!(default("max-clients"), c.max_clients.to_string());
+        assert_eq!(default("max-per-ip"), c.max_per_ip.to_string());
+        for (long, d) in [
+            ("shutdown-grace", c.shutdown_grace),
+            ("idle-timeout", c.idle_timeout),
+            ("data-timeout", c.data_timeout),
+        ] {
+            assert_eq!(default(long), d.as_secs().to_string(), "--{long}");
+        }
+        assert_eq!(default("banner"), format!("\"{}\"", c.banner));
+        assert!(usage().contains("port to listen on; 0 picks a free one (default: 2121)"));
     }
 }

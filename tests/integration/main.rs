@@ -12,6 +12,7 @@ mod clients_ncftp;
 mod clients_python;
 mod clients_tnftp;
 mod clients_wget;
+mod command_line;
 mod commands;
 mod control_attacks;
 mod data_limits;
