@@ -4,8 +4,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::IpAddr;
-use std::os::fd::RawFd;
+use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -42,11 +41,13 @@ pub(crate) struct SessionCounts {
     registry: HashMap<u64, Registered>,
     next_id: u64,
     /// Listening sockets being accepted on.
-    pub(crate) listeners: Vec<RawFd>,
+    pub(crate) listeners: Vec<Arc<TcpListener>>,
 }
 
+/// The registry holds the sockets themselves, not descriptor numbers: shutdown can never act
+/// on a descriptor that a session closed and the process reused for something else.
 struct Registered {
-    control: RawFd,
+    control: Arc<TcpStream>,
     busy: bool,
 }
 
@@ -144,9 +145,9 @@ impl ServerContext {
         self.shutting_down.load(Ordering::Acquire)
     }
 
-    /// Records a session's control socket so that shutdown can wake it. The session must call
-    /// [`ServerContext::unregister_session`] before that socket is closed.
-    pub fn register_session(&self, control: RawFd) -> u64 {
+    /// Records a session's control socket so that shutdown can wake it. The session calls
+    /// [`ServerContext::unregister_session`] when it ends (the socket closes only then).
+    pub fn register_session(&self, control: Arc<TcpStream>) -> u64 {
         let mut counts = self.counts();
         counts.next_id += 1;
         let id = counts.next_id;
@@ -190,11 +191,12 @@ impl ServerContext {
     pub fn begin_shutdown(&self) {
         let counts = self.counts();
         self.shutting_down.store(true, Ordering::Release);
-        for &listener in &counts.listeners {
-            sys::shutdown_read(listener);
+        for listener in &counts.listeners {
+            sys::shutdown_read(&**listener);
         }
         for entry in counts.registry.values().filter(|e| !e.busy) {
-            sys::shutdown_read(entry.control);
+            // A session blocked reading its next command sees end of stream.
+            let _ = entry.control.shutdown(Shutdown::Read);
         }
     }
 

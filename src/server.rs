@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -113,7 +113,8 @@ impl Server {
 }
 
 fn accept_loop(listener: TcpListener, ctx: Arc<ServerContext>) {
-    let fd = listener.as_raw_fd();
+    // Shared with the context, whose shutdown wakes a blocked accept through it.
+    let listener = Arc::new(listener);
     {
         // Checked under the lock that begin_shutdown holds while it sets the flag: either the
         // listener is registered in time to be woken, or shutdown has begun and it never
@@ -122,7 +123,7 @@ fn accept_loop(listener: TcpListener, ctx: Arc<ServerContext>) {
         if ctx.is_shutting_down() {
             return;
         }
-        counts.listeners.push(fd);
+        counts.listeners.push(Arc::clone(&listener));
     }
     // A descriptor held in reserve for when the process runs out: freeing it lets one more
     // connection be accepted, told 421 and closed, instead of being left hanging in the
@@ -152,10 +153,10 @@ fn accept_loop(listener: TcpListener, ctx: Arc<ServerContext>) {
             }
         }
     }
-    // Forget the descriptor under the lock before the listener closes it, so shutdown never
-    // touches a reused descriptor number.
-    ctx.counts().listeners.retain(|&l| l != fd);
-    drop(listener);
+    // The context's copy goes too, which closes the socket.
+    ctx.counts()
+        .listeners
+        .retain(|l| !Arc::ptr_eq(l, &listener));
 }
 
 fn is_out_of_descriptors(e: &io::Error) -> bool {

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
@@ -126,14 +126,14 @@ pub fn sendfile(out: &impl AsRawFd, file: &impl AsRawFd, count: usize) -> io::Re
     }
 }
 
-/// Shuts down the reading side of a socket that another thread is blocked on: a blocked
-/// `accept` returns an error, a blocked `read` returns end of stream. Used to wake threads at
-/// shutdown; std offers `shutdown` only on `TcpStream`, not on a listener or a borrowed fd.
-pub fn shutdown_read(fd: RawFd) {
-    // SAFETY: shutdown(2) on a descriptor has no memory effects; callers guarantee (under the
-    // registry lock) that `fd` is still the socket they registered.
+/// Shuts down the reading side of a listening socket that another thread is blocked on in
+/// `accept`, which then returns an error. Used to wake accept loops at shutdown; std offers
+/// `shutdown` only on `TcpStream`. Takes the socket borrowed, not a descriptor number, so it
+/// cannot act on a descriptor that was closed and reused meanwhile.
+pub fn shutdown_read(socket: impl AsFd) {
+    // SAFETY: shutdown(2) has no memory effects, and the borrow keeps the descriptor open.
     unsafe {
-        libc::shutdown(fd, libc::SHUT_RD);
+        libc::shutdown(socket.as_fd().as_raw_fd(), libc::SHUT_RD);
     }
 }
 

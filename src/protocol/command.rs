@@ -59,9 +59,13 @@ pub enum Command {
     Unknown(Vec<u8>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// TYPE: binary (`Image`) until the client says otherwise. RFC 959 says ASCII; every client we
+/// know sends TYPE before it matters, and binary is what a server for cameras and scanners
+/// should do when one does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TransferType {
     Ascii,
+    #[default]
     Image,
 }
 

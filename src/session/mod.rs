@@ -10,8 +10,9 @@ mod control_loop;
 mod handlers;
 
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::ops::Deref;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,16 +73,8 @@ pub struct State {
     pub failed_logins: u32,
 }
 
-impl Default for TransferType {
-    /// RFC 959 says ASCII; every client we know sends TYPE before it matters, and binary is what
-    /// a server for cameras and scanners should do when one does not.
-    fn default() -> TransferType {
-        TransferType::Image
-    }
-}
-
 pub struct Session {
-    control: ControlReader<TcpStream>,
+    control: ControlReader<ControlSocket>,
     pub ctx: Arc<ServerContext>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
@@ -101,8 +94,27 @@ pub struct Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        // Before the control socket closes, so shutdown never acts on a reused descriptor.
+        // The registry's share of the control socket goes; ours closes it after this.
         self.ctx.unregister_session(self.registry_id);
+    }
+}
+
+/// The control socket, shared with the server's registry (see
+/// [`ServerContext::register_session`]) so that shutdown can wake a session blocked reading
+/// it, and no descriptor number is ever kept after the socket closed.
+struct ControlSocket(Arc<TcpStream>);
+
+impl Read for ControlSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl Deref for ControlSocket {
+    type Target = TcpStream;
+
+    fn deref(&self) -> &TcpStream {
+        &self.0
     }
 }
 
@@ -120,9 +132,10 @@ impl Session {
         // forever in a blocked write.
         stream.set_write_timeout(Some(control_write_timeout(&ctx)))?;
         let login_deadline = Instant::now() + ctx.config.login_timeout;
-        let registry_id = ctx.register_session(stream.as_raw_fd());
+        let stream = Arc::new(stream);
+        let registry_id = ctx.register_session(Arc::clone(&stream));
         Ok(Session {
-            control: ControlReader::new(stream),
+            control: ControlReader::new(ControlSocket(stream)),
             ctx,
             peer,
             local,
