@@ -110,6 +110,9 @@ struct Daemon {
     start_line: String,
 }
 
+/// The daemon's start-up steps, in the order security needs: the sockets (bound while still
+/// root, or adopted from systemd), the `--port-20` check, [`prepare`] (privileges resolved,
+/// users file read, logs opened, chroot, drop), then the context sessions will share.
 fn start_daemon(mut config: Config, passed: io::Result<usize>) -> Result<Daemon, String> {
     let listeners = listening_sockets(&config, passed)?;
     let local: Vec<SocketAddr> = listeners
@@ -117,6 +120,7 @@ fn start_daemon(mut config: Config, passed: io::Result<usize>) -> Result<Daemon,
         .filter_map(|l| l.local_addr().ok())
         .collect();
     check_port_20(&config, &local)?;
+    // For the start line, taken before prepare's chroot turns DIR into `/`.
     let summary = config.access_summary();
     let shown_root = std::fs::canonicalize(&config.root).unwrap_or_else(|_| config.root.clone());
     let prepared = prepare(&mut config)?;
@@ -171,8 +175,21 @@ fn prepare(config: &mut Config) -> Result<Prepared, String> {
     sys::set_umask(config.umask);
     let plan = resolve_privileges(config)?;
     let users = read_users_file(config, plan.chroot.is_some())?;
-    // Written once we listen, so that an init script that sees the file can connect, and while
-    // still root: the pid file's directory (/run) and the log's usually belong to root.
+    let (pidfile, xferlog) = open_pidfile_and_log(config)?;
+    drop_privileges(plan, config)?;
+    // Again as the user we now are: root could read DIR, --run-as USER may not.
+    check_root(&config.root).map_err(|e| format!("after dropping privileges: {e}"))?;
+    Ok(Prepared {
+        pidfile,
+        xferlog,
+        users,
+    })
+}
+
+/// `--pidfile` and `--xferlog`, opened while still root (their directories, /run and
+/// /var/log, usually belong to root) and before the chroot (their paths are host paths). The
+/// pid file is written once we listen, so that an init script that sees it can connect.
+fn open_pidfile_and_log(config: &Config) -> Result<(Option<PidFile>, Option<XferLog>), String> {
     let pidfile = config
         .pidfile
         .as_deref()
@@ -185,14 +202,7 @@ fn prepare(config: &mut Config) -> Result<Prepared, String> {
         .map(XferLog::open)
         .transpose()
         .map_err(|e| e.to_string())?;
-    drop_privileges(plan, config)?;
-    // Again as the user we now are: root could read DIR, --run-as USER may not.
-    check_root(&config.root).map_err(|e| format!("after dropping privileges: {e}"))?;
-    Ok(Prepared {
-        pidfile,
-        xferlog,
-        users,
-    })
+    Ok((pidfile, xferlog))
 }
 
 /// `--users FILE`, opened and read now, while still root, in every mode: a file only root

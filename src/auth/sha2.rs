@@ -1,8 +1,11 @@
-//! SHA-256 and SHA-512 (FIPS 180-4), std only, for password hashing in `sha_crypt`.
+//! SHA-256 and SHA-512 (FIPS 180-4), std only, for password hashing in `sha_crypt` (and the
+//! digest comparison of `-u` passwords in `auth`).
 //!
-//! Written here rather than pulled in as a crate because the dependency set is fixed. Neither hash
-//! is used for anything secret-dependent in its control flow: the message schedule and rounds do
-//! the same work whatever the input bytes are.
+//! Written here rather than pulled in as a crate: see `sha_crypt` for the decision and why.
+//! The tests carry the FIPS 180-4 examples, the million-`a` message fed in odd pieces and every
+//! length across the padding boundaries. Neither hash is used for anything secret-dependent in
+//! its control flow: the message schedule and rounds do the same work whatever the input bytes
+//! are.
 
 /// The interface `sha_crypt` needs: one algorithm works over both hashes.
 pub trait Digest {

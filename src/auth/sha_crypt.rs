@@ -4,6 +4,16 @@
 //! Pure and std only, so the users file works the same wherever the server runs, whatever the
 //! libc's crypt() supports. The algorithm follows "Unix crypt using SHA-256 and SHA-512"
 //! (Drepper, 2007/2008); the tests carry all of that specification's published vectors.
+//!
+//! Kept in-tree on purpose (decided in issue 10; the README's "Get a binary" section has the
+//! measured cost of the alternative): a well-kept crate (RustCrypto's `sha-crypt`) would add
+//! its own dependency tree to a server whose whole tree is four direct crates, for an
+//! algorithm that is small, fixed since 2008 and fully pinned by Drepper's vectors here. What
+//! a password check must get right on top of the algorithm is ours either way and tested here:
+//! the final comparison is constant time, rounds and password length are bounded (a hostile
+//! users file or client cannot make a check cost minutes), and `verify_cost`/`dummy_like` let
+//! `auth` make every failed login cost the same. Revisit if the users file ever needs
+//! yescrypt or bcrypt, which would be no small amount of code.
 
 use std::fs::File;
 use std::io::Read;
