@@ -97,6 +97,12 @@ pub const EXTRA_FEATURES: &[&str] = &["TVFS"];
 /// Parses one control line (without its CRLF). Verbs match case-insensitively; the argument is
 /// everything after the first space, kept as it is.
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
+    parse_with_entry(line).map(|(command, _)| command)
+}
+
+/// [`parse`], also giving the table row the verb matched (`None` for an unknown verb), so
+/// that the session's login and write gates read the same row the parser used.
+pub fn parse_with_entry(line: &[u8]) -> Result<(Command, Option<&'static Verb>), ParseError> {
     // The reader strips the line's own CR; one left inside would end up in a file name and
     // break every listing that shows it, so an argument with a CR is refused.
     if line.contains(&b'\r') {
@@ -109,8 +115,8 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     let arg = arg.filter(|a| !a.is_empty());
     let upper = verb.to_ascii_uppercase();
     match std::str::from_utf8(&upper).ok().and_then(lookup) {
-        Some(entry) => (entry.parse)(arg),
-        None => Ok(Command::Unknown(upper)),
+        Some(entry) => Ok(((entry.parse)(arg)?, Some(entry))),
+        None => Ok((Command::Unknown(upper), None)),
     }
 }
 
@@ -119,7 +125,8 @@ pub fn lookup(name: &str) -> Option<&'static Verb> {
     VERBS.iter().find(|v| v.name == name)
 }
 
-/// The table row of a parsed command (by its canonical verb).
+/// The table row of a parsed command (by its canonical verb: XPWD's is PWD's, with the same
+/// gates, which a unit test checks).
 pub fn entry_of(command: &Command) -> Option<&'static Verb> {
     lookup(command.verb())
 }

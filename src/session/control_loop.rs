@@ -103,7 +103,7 @@ impl Session {
 
     /// Parses and runs one command line, returning its final reply.
     fn execute(&mut self, line: &[u8]) -> Reply {
-        let parsed = command_table::parse(line);
+        let parsed = command_table::parse_with_entry(line);
         // Sequence state lives for exactly one command, whether that one parses or not: RNTO
         // must follow RNFR and PASS must follow USER (503 otherwise), and REST applies to the
         // next transfer only.
@@ -111,28 +111,29 @@ impl Session {
         if matches!(self.state.login, Login::UserGiven(_))
             && !matches!(
                 parsed,
-                Ok(Command::Pass(_) | Command::User(_) | Command::Host(_))
+                Ok((Command::Pass(_) | Command::User(_) | Command::Host(_), _))
             )
         {
             self.state.login = Login::None;
         }
-        if !parsed.as_ref().is_ok_and(keeps_restart_offset) {
+        if !parsed.as_ref().is_ok_and(|(c, _)| keeps_restart_offset(c)) {
             self.state.restart_offset = 0;
         }
-        let command = match parsed {
-            Ok(command) => command,
+        let (command, entry) = match parsed {
+            Ok(parsed) => parsed,
             Err(e) => return FtpError::Parse(e).to_reply(),
         };
         log::debug!("{} <- {}", self.peer, command.loggable());
-        if let Err(e) = self.gate(&command) {
+        if let Err(e) = self.gate(entry) {
             return e.to_reply();
         }
         handlers::dispatch(self, command, rename_from).unwrap_or_else(|e| e.to_reply())
     }
 
-    /// The login and write gates, read from the command table.
-    fn gate(&self, command: &Command) -> Result<(), FtpError> {
-        let Some(entry) = command_table::entry_of(command) else {
+    /// The login and write gates, read from the command's row in the verb table (an unknown
+    /// verb has none and is answered "500 Unknown command" logged in or not).
+    fn gate(&self, entry: Option<&command_table::Verb>) -> Result<(), FtpError> {
+        let Some(entry) = entry else {
             return Ok(());
         };
         match &self.state.login {
