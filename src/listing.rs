@@ -1,10 +1,8 @@
 //! Pure formatters for directory listings: `ls -l` lines for LIST, names for NLST, RFC 3659
 //! facts for MLSD/MLST, and the MDTM timestamp. No I/O: they take an [`EntryInfo`].
 
-use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
-
 use crate::civil_time::CivilTime;
+use crate::sys::FileStat;
 
 /// Files modified within this long before now (or slightly in the future) show the time of day
 /// in LIST; older ones show the year, as `ls -l` does.
@@ -34,25 +32,24 @@ pub struct EntryInfo {
 }
 
 impl EntryInfo {
-    pub fn from_metadata(m: &Metadata) -> EntryInfo {
-        let ft = m.file_type();
-        let kind = if ft.is_symlink() {
+    pub fn from_stat(m: &FileStat) -> EntryInfo {
+        let kind = if m.is_symlink() {
             EntryKind::Symlink
-        } else if ft.is_dir() {
+        } else if m.is_dir() {
             EntryKind::Dir
-        } else if ft.is_file() {
+        } else if m.is_file() {
             EntryKind::File
         } else {
             EntryKind::Other
         };
         EntryInfo {
             kind,
-            mode: m.mode(),
-            nlink: m.nlink(),
-            size: m.size(),
-            mtime: m.mtime(),
-            dev: m.dev(),
-            ino: m.ino(),
+            mode: m.mode,
+            nlink: m.nlink,
+            size: m.size,
+            mtime: m.mtime,
+            dev: m.dev,
+            ino: m.ino,
         }
     }
 }

@@ -18,6 +18,7 @@ mod deployment;
 mod generated_input;
 mod hostile;
 mod integrity;
+mod jail_race;
 mod lifecycle;
 mod operations;
 mod protocol;
