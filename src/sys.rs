@@ -547,6 +547,37 @@ mod tests {
         }
     }
 
+    /// A file under a lease answers EAGAIN to a non-blocking open for as long as the holder
+    /// keeps it: the retry gives up after a bounded number of tries with `WouldBlock` (450)
+    /// instead of spinning. (An empty non-blocking pipe stands in for the lease: its read
+    /// answers EAGAIN every time.)
+    #[test]
+    fn busy_open_is_retried_a_bounded_number_of_times() {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        assert_eq!(
+            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) },
+            0
+        );
+        // SAFETY: pipe2 just created both descriptors; these are their only owners.
+        let (read_end, _write_end) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let mut calls = 0;
+        let started = std::time::Instant::now();
+        let err = retry_open(|| {
+            calls += 1;
+            let mut byte = 0u8;
+            // SAFETY: one byte of valid, writable memory.
+            unsafe {
+                libc::read(read_end.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) as libc::c_long
+            }
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(calls, BUSY_RETRIES + 1);
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
     #[test]
     fn sockets_and_files_told_apart() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -462,6 +462,34 @@ fn chmod_and_mfmt_by_descriptor(walk: bool) {
     assert_eq!(body, b"t");
 }
 
+/// The same on a server that is not root (its threads run as nobody): with the file opened for
+/// reading, `SITE CHMOD 000` could not be undone and MFMT failed on a file nobody may read.
+#[test]
+fn non_root_server_undoes_chmod_000_and_sets_times_of_unreadable_files() {
+    if !sys::is_root() {
+        eprintln!("SKIPPED: non_root_server_undoes_chmod_000... needs root (to become nobody)");
+        return;
+    }
+    const NOBODY: u32 = 65534;
+    for walk in [true, false] {
+        let s = thread::spawn(move || {
+            sys::drop_thread_credentials(NOBODY, NOBODY);
+            server(walk)
+        })
+        .join()
+        .unwrap();
+        let target = s.root.write("target", b"t");
+        std::os::unix::fs::chown(&target, Some(NOBODY), Some(NOBODY)).unwrap();
+        let mut c = s.anonymous();
+        c.expect("SITE CHMOD 000 target", 200);
+        assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0);
+        c.expect("MFMT 20000101000000 target", 213);
+        assert_eq!(fs::metadata(&target).unwrap().mtime(), 946_684_800);
+        c.expect("SITE CHMOD 644 target", 200);
+        assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0o644);
+    }
+}
+
 #[test]
 fn chmod_and_mfmt_by_descriptor_walk_route() {
     chmod_and_mfmt_by_descriptor(true);

@@ -153,3 +153,20 @@ pub fn take_write_lease(file: &impl AsRawFd) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Drops the calling THREAD (not the process) to `uid`/`gid` with no supplementary groups:
+/// the raw system calls change one thread's credentials, unlike the libc wrappers, which
+/// change every thread's. Threads it starts afterwards inherit them, so a test server started
+/// from it runs as that user while the rest of the test process stays root.
+pub fn drop_thread_credentials(uid: u32, gid: u32) {
+    // SAFETY: raw credential system calls with integer arguments and a null group list of
+    // length zero; they touch no memory of ours.
+    let rc = unsafe { libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) };
+    assert_eq!(rc, 0, "setgroups: {}", io::Error::last_os_error());
+    // SAFETY: as above.
+    let rc = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
+    assert_eq!(rc, 0, "setresgid: {}", io::Error::last_os_error());
+    // SAFETY: as above.
+    let rc = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
+    assert_eq!(rc, 0, "setresuid: {}", io::Error::last_os_error());
+}
