@@ -114,6 +114,10 @@ impl VirtualPath {
 /// Most symlinks one resolution follows (as the kernel's ELOOP bound).
 pub const MAX_LINKS: u32 = 40;
 
+/// Most directories one walk holds open at a time (each level is a descriptor, kept so that
+/// `..` can go back without a lookup): a path deeper than this is refused (ENAMETOOLONG).
+pub const MAX_DEPTH: usize = 255;
+
 /// The directories from the root down to where a walk stands, each held open (O_PATH), with
 /// their names: `..` pops one, so it can never climb above the root or out of a directory that
 /// was moved meanwhile.
@@ -137,9 +141,13 @@ impl Trail {
         &self.dirs[self.dirs.len() - 1]
     }
 
-    fn push(&mut self, dir: OwnedFd, name: OsString) {
+    fn push(&mut self, dir: OwnedFd, name: OsString) -> io::Result<()> {
+        if self.names.len() >= MAX_DEPTH {
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
         self.dirs.push(Arc::new(dir));
         self.names.push(name);
+        Ok(())
     }
 
     /// `..`: refused above the root.
@@ -754,7 +762,7 @@ impl Jail {
             if !stat.is_dir() {
                 return Err(io::Error::from(io::ErrorKind::NotADirectory));
             }
-            trail.push(fd, part);
+            trail.push(fd, part)?;
         }
         Ok(Walked {
             trail,

@@ -439,21 +439,25 @@ fn fifos_are_never_opened_openat2_route() {
     fifos_are_never_opened(false);
 }
 
-/// SITE CHMOD and MFMT act on the entry itself: on a symlink (even one inside the jail) they
-/// change neither the link's target nor follow a name swapped in; SITE CHMOD 000 can be undone,
-/// and MFMT works on a file nobody may read.
+/// SITE CHMOD 000, MFMT on the now unreadable file, SITE CHMOD 644: each must work.
+fn chmod_000_mfmt_chmod_644(c: &mut Client, target: &Path) {
+    c.expect("SITE CHMOD 000 target", 200);
+    assert_eq!(fs::metadata(target).unwrap().mode() & 0o777, 0);
+    c.expect("MFMT 20000101000000 target", 213);
+    assert_eq!(fs::metadata(target).unwrap().mtime(), 946_684_800);
+    c.expect("SITE CHMOD 644 target", 200);
+    assert_eq!(fs::metadata(target).unwrap().mode() & 0o777, 0o644);
+}
+
+/// SITE CHMOD 000 can be undone and MFMT works on a file with no permission bits, and neither
+/// touches the contents (a race with swapped-in symlinks is in `symlink_race_*`).
 fn chmod_and_mfmt_by_descriptor(walk: bool) {
     let s = server(walk);
     let target = s.root.write("target", b"t");
     fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
     set_mtime(&target, OUTSIDE_MTIME);
     let mut c = s.anonymous();
-    c.expect("SITE CHMOD 000 target", 200);
-    assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0);
-    c.expect("MFMT 20000101000000 target", 213);
-    assert_eq!(fs::metadata(&target).unwrap().mtime(), 946_684_800);
-    c.expect("SITE CHMOD 644 target", 200);
-    assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0o644);
+    chmod_000_mfmt_chmod_644(&mut c, &target);
     let mut body = Vec::new();
     fs::File::open(&target)
         .unwrap()
@@ -480,13 +484,7 @@ fn non_root_server_undoes_chmod_000_and_sets_times_of_unreadable_files() {
         .unwrap();
         let target = s.root.write("target", b"t");
         std::os::unix::fs::chown(&target, Some(NOBODY), Some(NOBODY)).unwrap();
-        let mut c = s.anonymous();
-        c.expect("SITE CHMOD 000 target", 200);
-        assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0);
-        c.expect("MFMT 20000101000000 target", 213);
-        assert_eq!(fs::metadata(&target).unwrap().mtime(), 946_684_800);
-        c.expect("SITE CHMOD 644 target", 200);
-        assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0o644);
+        chmod_000_mfmt_chmod_644(&mut s.anonymous(), &target);
     }
 }
 
