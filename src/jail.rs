@@ -241,6 +241,16 @@ impl JailedPath {
         &self.virtual_path
     }
 
+    /// The metadata of the directory the entry is in, and the entry's name there: what tests
+    /// compare with the kernel's own resolution (no host path ever comes out of a JailedPath).
+    pub fn parent_stat(&self) -> io::Result<sys::FileStat> {
+        sys::stat_fd(self.dir.as_fd())
+    }
+
+    pub fn entry_name(&self) -> &OsStr {
+        &self.name
+    }
+
     /// Whether this is the served directory itself (also when reached through a link).
     pub fn is_jail_root(&self) -> bool {
         self.name == SELF_NAME
