@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::command::ListArg;
 use crate::error::{FtpError, FtpResult};
 use crate::jail::{JailedPath, Listing, RESERVED_PREFIX};
-use crate::listing::{self, EntryInfo, EntryKind, Glob, MlsxRole, GLOB_STEP_BUDGET};
+use crate::listing::{self, EntryInfo, Glob, MlsxRole, GLOB_STEP_BUDGET};
 use crate::reply::{codes, Reply};
 use crate::session::Session;
 use crate::sys::EntryType;
@@ -48,13 +48,13 @@ fn examine(listing: &Listing, name: OsString, format: Format, show_hidden: bool)
     if !visible(&name, show_hidden) {
         return None;
     }
-    let mut info = EntryInfo::from_stat(&listing.stat(&name).ok()?);
+    let mut info = listing.stat(&name).ok()?;
     let mut link_target = None;
-    if info.kind == EntryKind::Symlink {
+    if info.is_symlink() {
         let target = listing.link_target(&name)?;
         if format == Format::Machine {
             // MLSD shows a link as what it points at (RFC 3659 has no link type).
-            info = EntryInfo::from_stat(&target.stat);
+            info = target.stat;
         }
         link_target = Some(target.shown);
     }
@@ -199,10 +199,9 @@ fn list_over_data(s: &mut Session, arg: &ListArg, format: Format) -> FtpResult {
                 write_directory(s, listing, format, show_hidden, glob.as_ref(), &mut out)?
             }
             None => {
-                let info = EntryInfo::from_stat(&meta);
                 let line = match format {
                     Format::NamesOnly => name_as_given.clone(),
-                    _ => listing::list_line(path.virtual_path().file_name(), &info, None, now()),
+                    _ => listing::list_line(path.virtual_path().file_name(), &meta, None, now()),
                 };
                 out.write_all(&line)
                     .and_then(|_| out.write_all(b"\r\n"))
@@ -245,13 +244,7 @@ pub fn mlsd(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
             (&b"."[..], &meta, MlsxRole::Current),
             (b"..", &parent_meta, MlsxRole::Parent),
         ] {
-            let mut line = listing::mlsx_line(
-                name,
-                &EntryInfo::from_stat(m),
-                role,
-                s.state.facts,
-                s.writable(),
-            );
+            let mut line = listing::mlsx_line(name, m, role, s.state.facts, s.writable());
             line.extend_from_slice(b"\r\n");
             out.write_all(&line).map_err(TransferError::Network)?;
         }
@@ -265,7 +258,7 @@ pub fn mlsd(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
 /// MLST (RFC 3659 7): the facts of one path, on the control connection.
 pub fn mlst(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
     let path = s.resolve(arg.unwrap_or(b"."))?;
-    let info = EntryInfo::from_stat(&path.stat()?);
+    let info = path.stat()?;
     let shown_path = path.virtual_path().to_bytes();
     let mut line = b" ".to_vec();
     // The root can be listed but never renamed or deleted: its facts are those of a cdir.
@@ -320,7 +313,7 @@ pub fn stat(s: &mut Session, arg: &ListArg) -> FtpResult {
         let mut line = b" ".to_vec();
         line.extend(listing::list_line(
             path.virtual_path().file_name(),
-            &EntryInfo::from_stat(&meta),
+            &meta,
             None,
             now,
         ));
