@@ -79,6 +79,9 @@ pub struct Config {
     /// Uploads are written unnamed (O_TMPFILE) where the system allows; false forces the named
     /// hidden temporary (not a flag: tests use it to cover that route too).
     pub unnamed_uploads: bool,
+    /// The jail resolves paths with openat2 where the kernel has it; false forces its own
+    /// component walk (not a flag: tests use it to cover that route too).
+    pub jail_openat2: bool,
     /// The pause after a failed login, which slows password guessing (not a flag; tests set 0).
     pub login_failure_delay: Duration,
     /// The text of the 220 greeting (`--banner`); one line, no control characters.
@@ -121,6 +124,7 @@ impl Config {
             show_dotfiles: false,
             login_failure_delay: Duration::from_secs(1),
             unnamed_uploads: true,
+            jail_openat2: true,
             login_timeout: DEFAULT_LOGIN_TIMEOUT,
             max_list_entries: DEFAULT_MAX_LIST_ENTRIES,
             banner: DEFAULT_BANNER.to_string(),

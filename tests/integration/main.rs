@@ -21,6 +21,7 @@ mod deployment;
 mod generated_input;
 mod hostile;
 mod integrity;
+mod jail_race;
 mod lifecycle;
 mod login_timing;
 mod operations;
