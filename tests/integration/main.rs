@@ -23,6 +23,7 @@ mod hostile;
 mod integrity;
 mod lifecycle;
 mod login_timing;
+mod logs;
 mod operations;
 mod privileges;
 mod protocol;
