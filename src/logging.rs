@@ -10,7 +10,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -211,6 +211,8 @@ pub struct Syslog {
     socket: Mutex<Option<UnixDatagram>>,
     /// Lines dropped because syslogd's queue was full, not yet reported.
     dropped: AtomicU64,
+    /// Whether stderr was told that syslog is unreachable (once per outage).
+    told_unreachable: AtomicBool,
 }
 
 /// What became of one line sent to syslog.
@@ -234,33 +236,46 @@ impl Syslog {
             reconnect,
             socket: Mutex::new(socket),
             dropped: AtomicU64::new(0),
+            told_unreachable: AtomicBool::new(false),
         }
     }
 
     fn warn_if_unconnected(&self) {
-        let connected = self.socket.lock().map(|s| s.is_some()).unwrap_or(false);
-        if !connected {
-            let retry = if self.reconnect {
-                "trying again for each line"
-            } else {
-                "under --chroot it cannot be connected later"
-            };
-            let message = format!(
-                "--syslog: cannot connect to {}; logging to stderr ({retry})",
-                self.path.display()
-            );
-            write_stderr(&stderr_line(
-                SystemTime::now(),
-                Level::Warn,
-                module_path!(),
-                &message,
-            ));
+        if self.socket.lock().is_ok_and(|s| s.is_none()) {
+            self.tell_unreachable_once();
         }
     }
 
+    /// One warning on stderr per outage, so that the administrator knows where lines went.
+    fn tell_unreachable_once(&self) {
+        if self.told_unreachable.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let until = if self.reconnect {
+            "until it takes them again"
+        } else {
+            "until tinyftpd restarts (under --chroot it cannot be connected again)"
+        };
+        let note = format!(
+            "--syslog: {} does not take lines (syslogd not running, or restarted); logging to stderr {until}",
+            self.path.display()
+        );
+        write_stderr(&stderr_line(
+            SystemTime::now(),
+            Level::Warn,
+            module_path!(),
+            &note,
+        ));
+    }
+
     fn send(&self, level: Level, target: &str, message: &str) {
-        if self.send_line(&syslog_line(level, self.pid, message)) == Sent::Unreachable {
-            write_stderr(&stderr_line(SystemTime::now(), level, target, message));
+        match self.send_line(&syslog_line(level, self.pid, message)) {
+            Sent::Unreachable => {
+                self.tell_unreachable_once();
+                write_stderr(&stderr_line(SystemTime::now(), level, target, message));
+            }
+            Sent::Delivered => self.told_unreachable.store(false, Ordering::Relaxed),
+            Sent::Dropped => {}
         }
     }
 

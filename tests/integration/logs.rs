@@ -179,11 +179,28 @@ fn fake_syslogd(dir: &TempDir) -> (UnixDatagram, String) {
 
 #[test]
 fn syslog_gets_each_line_with_priority_ident_and_pid() {
+    syslog_session(&["--syslog"]);
+}
+
+/// The socket is connected before the chroot: its path does not exist inside it.
+#[test]
+fn syslog_keeps_working_after_chroot() {
+    if !crate::support::sys::is_root() {
+        eprintln!("SKIPPED: syslog_keeps_working_after_chroot needs root");
+        return;
+    }
+    syslog_session(&["--syslog", "--chroot"]);
+}
+
+/// The session of [`session`] logged to a fake syslogd outside DIR: every line arrives with
+/// the right PRI, ident and pid, and none goes to stderr.
+fn syslog_session(args: &[&str]) {
     let dir = served();
-    let (syslogd, path) = fake_syslogd(&dir);
+    let outside = TempDir::new("syslogd");
+    let (syslogd, path) = fake_syslogd(&outside);
     let (mut running, addr) = start(
         dir.path(),
-        &["--syslog"],
+        args,
         &[("TINYFTPD_SYSLOG_SOCKET", &path)],
         Stdio::piped(),
     );
@@ -255,5 +272,6 @@ fn a_full_or_vanished_syslogd_never_holds_up_a_session() {
     );
     stop(running);
     let log = stderr.join().unwrap();
+    line_with(&log, &["WARN ", "--syslog: ", "does not take lines"]);
     line_with(&log, &["INFO ", "session end", &peer]);
 }
