@@ -306,8 +306,12 @@ impl Syslog {
                 if dropped > 0 {
                     let note =
                         format!("syslog: {dropped} lines were dropped (syslogd's queue was full)");
-                    if let Some(s) = socket.as_ref() {
-                        let _ = s.send(&syslog_line(Level::Warn, self.pid, &note));
+                    let noted = socket.as_ref().is_some_and(|s| {
+                        s.send(&syslog_line(Level::Warn, self.pid, &note)).is_ok()
+                    });
+                    if !noted {
+                        // Full again: report the count with a later line.
+                        self.dropped.fetch_add(dropped, Ordering::Relaxed);
                     }
                 }
                 Sent::Delivered
