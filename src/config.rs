@@ -98,6 +98,8 @@ pub struct Config {
     /// Active-mode data connections come from the control connection's local port minus one,
     /// RFC 959's port 20 (`--port-20`).
     pub port_20: bool,
+    /// Log to the local syslog socket instead of stderr (`--syslog`).
+    pub syslog: bool,
 }
 
 impl Config {
@@ -133,6 +135,7 @@ impl Config {
             xferlog: None,
             max_rate: None,
             port_20: false,
+            syslog: false,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod error;
 mod handlers;
 pub mod jail;
 pub mod listing;
+pub mod logging;
 pub mod privileges;
 pub mod reply;
 pub mod server;

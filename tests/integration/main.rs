@@ -24,6 +24,7 @@ mod integrity;
 mod jail_race;
 mod lifecycle;
 mod login_timing;
+mod logs;
 mod operations;
 mod privileges;
 mod protocol;
