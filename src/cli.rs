@@ -140,6 +140,10 @@ pub static FLAGS: &[Opt] = &[
     opt("", "xferlog", "FILE", Value, "none",
         "append one xferlog-format line per transfer to FILE",
         "Reopened on SIGHUP and when the file is renamed or deleted (not under --chroot)."),
+    opt("", "syslog", "", Flag, "off",
+        "log to the local syslog socket (/dev/log, facility daemon) instead of stderr",
+        "Connected before --chroot; a line syslogd cannot take at once is dropped and counted, \
+         never waited for."),
     opt("i", "inetd", "", Flag, "off",
         "serve one session on stdin/stdout, for inetd, xinetd, tcpsvd and systemd Accept=yes", ""),
     opt("", "pidfile", "FILE", Value, "none",
@@ -178,7 +182,7 @@ fn options() -> Options {
 }
 
 /// What `--help` says before the flags; the man page's DESCRIPTION says the same at length.
-const USAGE_BRIEF: &str = "Usage: tinyftpd [OPTIONS] [DIR]\n\nServes DIR (default: the current directory) over FTP, anonymous and read-only unless flags say otherwise.\nStarted by systemd with LISTEN_FDS, it serves on the sockets passed instead of binding.\nRuns in the foreground. Logging goes to stderr and follows RUST_LOG.\nA flag given twice: the last one wins; -b and -u add up.";
+const USAGE_BRIEF: &str = "Usage: tinyftpd [OPTIONS] [DIR]\n\nServes DIR (default: the current directory) over FTP, anonymous and read-only unless flags say otherwise.\nStarted by systemd with LISTEN_FDS, it serves on the sockets passed instead of binding.\nRuns in the foreground. Logging goes to stderr (or syslog with --syslog) and follows RUST_LOG.\nA flag given twice: the last one wins; -b and -u add up.";
 
 /// The usage text that `--help` and usage errors print.
 pub fn usage() -> String {
@@ -286,6 +290,7 @@ fn config_from(m: &Matches) -> Result<Config, UsageError> {
     }
     c.port_20 = m.opt_present("port-20");
     c.xferlog = value(m, "xferlog").map(PathBuf::from);
+    c.syslog = m.opt_present("syslog");
     c.inetd = m.opt_present("inetd");
     c.pidfile = value(m, "pidfile").map(PathBuf::from);
     if c.inetd && c.pidfile.is_some() {

@@ -79,6 +79,9 @@ pub struct Config {
     /// Uploads are written unnamed (O_TMPFILE) where the system allows; false forces the named
     /// hidden temporary (not a flag: tests use it to cover that route too).
     pub unnamed_uploads: bool,
+    /// The jail resolves paths with openat2 where the kernel has it; false forces its own
+    /// component walk (not a flag: tests use it to cover that route too).
+    pub jail_openat2: bool,
     /// The pause after a failed login, which slows password guessing (not a flag; tests set 0).
     pub login_failure_delay: Duration,
     /// The text of the 220 greeting (`--banner`); one line, no control characters.
@@ -95,6 +98,8 @@ pub struct Config {
     /// Active-mode data connections come from the control connection's local port minus one,
     /// RFC 959's port 20 (`--port-20`).
     pub port_20: bool,
+    /// Log to the local syslog socket instead of stderr (`--syslog`).
+    pub syslog: bool,
 }
 
 impl Config {
@@ -121,6 +126,7 @@ impl Config {
             show_dotfiles: false,
             login_failure_delay: Duration::from_secs(1),
             unnamed_uploads: true,
+            jail_openat2: true,
             login_timeout: DEFAULT_LOGIN_TIMEOUT,
             max_list_entries: DEFAULT_MAX_LIST_ENTRIES,
             banner: DEFAULT_BANNER.to_string(),
@@ -129,6 +135,7 @@ impl Config {
             xferlog: None,
             max_rate: None,
             port_20: false,
+            syslog: false,
         }
     }
 

@@ -60,7 +60,7 @@ impl ServerContext {
     /// Like [`ServerContext::new`], with the transfer log opened earlier (before privileges were
     /// dropped; `config.xferlog` is then not opened again).
     pub fn with_xferlog(config: Config, xferlog: Option<XferLog>) -> io::Result<ServerContext> {
-        let jail = Jail::new(&config.root)?;
+        let jail = Jail::with_route(&config.root, config.jail_openat2)?;
         let file_accounts = match &config.users_file {
             Some(path) => users_file::load(path).map_err(|e| {
                 io::Error::new(

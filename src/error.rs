@@ -38,7 +38,7 @@ pub enum FtpError {
     ListingTooLong(u64),
     /// 451: matching a LIST/NLST pattern took more work than one listing may.
     PatternTooCostly,
-    /// 550, 452, 552 or 451, from the `io::ErrorKind`.
+    /// 550, 450, 452, 552 or 451, from the `io::ErrorKind`.
     Io(io::Error),
 }
 
@@ -104,6 +104,8 @@ fn io_text(kind: io::ErrorKind) -> &'static str {
         FileTooLarge => "Exceeded storage allocation.",
         InvalidInput | InvalidFilename => "Invalid file name.",
         CrossesDevices => "Cannot rename across file systems.",
+        WouldBlock => "File busy; try again later.",
+        Unsupported => "Not possible on this system.",
         _ => "Local error in processing.",
     }
 }
@@ -141,8 +143,10 @@ fn io_code(kind: io::ErrorKind) -> u16 {
         StorageFull | QuotaExceeded => codes::INSUFFICIENT_STORAGE,
         FileTooLarge => codes::EXCEEDED_STORAGE,
         InvalidFilename => codes::BAD_FILE_NAME,
+        // A file under a lease (or otherwise busy): a temporary refusal, try later.
+        WouldBlock => codes::FILE_BUSY,
         NotFound | PermissionDenied | ReadOnlyFilesystem | AlreadyExists | IsADirectory
-        | NotADirectory | DirectoryNotEmpty | InvalidInput | CrossesDevices => {
+        | NotADirectory | DirectoryNotEmpty | InvalidInput | CrossesDevices | Unsupported => {
             codes::FILE_UNAVAILABLE
         }
         _ => codes::LOCAL_ERROR,
@@ -164,6 +168,8 @@ mod tests {
         assert_eq!(code(io::ErrorKind::QuotaExceeded), 452);
         assert_eq!(code(io::ErrorKind::FileTooLarge), 552);
         assert_eq!(code(io::ErrorKind::Other), 451);
+        assert_eq!(code(io::ErrorKind::WouldBlock), 450);
+        assert_eq!(code(io::ErrorKind::Unsupported), 550);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod config;
 pub(crate) mod context;
 pub(crate) mod error;
 pub(crate) mod fs;
+pub mod logging;
 pub(crate) mod net;
 pub(crate) mod os;
 pub(crate) mod protocol;

@@ -58,26 +58,6 @@ fn hash_password() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn init_logging(verbosity: Verbosity) {
-    let mut builder = env_logger::Builder::new();
-    builder.filter_level(log::LevelFilter::Info);
-    builder.parse_env("RUST_LOG");
-    if let Verbosity(Some(level)) = verbosity {
-        builder.filter_level(level);
-    }
-    // env_logger's layout (`[LEVEL target] message`), with the message made printable in this
-    // one place: user names, paths and command lines come from clients, even before login, and
-    // must not reach a terminal or the journal as escape sequences or extra lines.
-    builder.format(|buf, record| {
-        let message = record.args().to_string();
-        let mut line = format!("[{:<5} {}] ", record.level(), record.target()).into_bytes();
-        tinyftpd::xferlog::push_printable(&mut line, message.as_bytes());
-        line.push(b'\n');
-        buf.write_all(&line)
-    });
-    builder.init();
-}
-
 /// Serving, in the order start-up must happen: descriptors and signals, the sockets (bound
 /// or taken from systemd/inetd), then [`prepare`] (privileges resolved, users file read, logs
 /// opened, chroot, drop), then serving.
@@ -85,7 +65,8 @@ fn serve(config: Config, verbosity: Verbosity) -> ExitCode {
     // First, while single-threaded (changing the environment is only sound then) and before
     // this process opens any descriptor of its own: systemd's variables.
     let passed = activation::take_systemd_environment();
-    init_logging(verbosity);
+    // Before the chroot in `prepare`: --syslog connects its socket by path now.
+    tinyftpd::logging::init(verbosity.0, config.syslog, config.chroot);
     raise_descriptor_limit(&config);
     if config.inetd {
         // With Accept=yes systemd also passes the connection as descriptor 3; stdin is the one

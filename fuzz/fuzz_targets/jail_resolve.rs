@@ -10,19 +10,22 @@
 //! - `to_bytes()` starts with `/`, has no empty, `.` or `..` component (so never `/../` and no
 //!   trailing `/..`) and no trailing `/` (except for `/` itself); joining it onto `/` gives the
 //!   same path back; a relative join equals joining `cwd + "/" + path` onto `/`;
-//! - `resolve`: an Ok host path is canonical and starts with the canonical root; a refusal
-//!   (`PermissionDenied`) happens only when the real target does lie outside;
-//! - `resolve_entry`: the root is refused; an Ok host path is the canonical parent (inside the
-//!   root) joined with the last virtual component; when the entry exists and is not a symlink its
-//!   canonical path starts with the canonical root. An entry that is itself a symlink leading
-//!   out is by design returned as the link (DELE deletes the link, RNFR renames it), so only its
-//!   parent is checked, plus that `resolve` of the same path refuses it.
+//! - `resolve`: an Ok result is the very object (device and inode) the kernel reaches at the
+//!   host path, and that lies inside the root; a refusal (`PermissionDenied`) happens only when
+//!   the real target lies outside or the path passes outside on the way (a prefix of it leads
+//!   out: the jail does not let a path leave the root and come back);
+//! - `resolve_entry`: the root is refused; an Ok result's held directory is the object the
+//!   kernel reaches at the parent path, inside the root, and its name is the last virtual
+//!   component; when the entry exists and is not a symlink its canonical path starts with the
+//!   canonical root. An entry that is itself a symlink leading out is by design returned as the
+//!   link (DELE deletes the link, RNFR renames it), so only its parent is checked, plus that
+//!   `resolve` of the same path refuses it.
 #![no_main]
 
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -150,21 +153,39 @@ fn host_of(root: &Path, vp: &VirtualPath) -> PathBuf {
     root.join(std::ffi::OsStr::from_bytes(&bytes[1..]))
 }
 
+fn same_object(stat: &tinyftpd::sys::FileStat, path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == (stat.dev, stat.ino))
+}
+
+/// Whether some prefix of `vp` (the whole path included) resolves, by the kernel, outside the
+/// root.
+fn passes_outside(t: &Tree, vp: &VirtualPath) -> bool {
+    let bytes = vp.to_bytes();
+    let mut prefix = VirtualPath::root();
+    for component in bytes[1..].split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        prefix = prefix.join(component).expect("a component of a valid path");
+        if fs::canonicalize(host_of(&t.root, &prefix)).is_ok_and(|real| !real.starts_with(&t.root))
+        {
+            return true;
+        }
+    }
+    false
+}
+
 fn check_resolve(t: &Tree, vp: &VirtualPath) {
     match t.jail.resolve(vp) {
         Ok(j) => {
-            let host = j.host();
-            assert!(host.starts_with(&t.root), "escaped: {host:?}");
-            assert_eq!(fs::canonicalize(host).unwrap(), host, "not canonical");
+            let real =
+                fs::canonicalize(host_of(&t.root, vp)).expect("resolved what the kernel cannot");
+            assert!(real.starts_with(&t.root), "escaped: {real:?}");
+            assert!(
+                same_object(&j.stat().unwrap(), &real),
+                "another object than {real:?}"
+            );
             assert_eq!(j.virtual_path(), vp);
         }
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            let real = fs::canonicalize(host_of(&t.root, vp))
-                .expect("refused a path that does not resolve");
-            assert!(
-                !real.starts_with(&t.root),
-                "refused an inside path {real:?}"
-            );
+            assert!(passes_outside(t, vp), "refused an inside path {vp:?}");
         }
         Err(_) => {}
     }
@@ -177,29 +198,30 @@ fn check_resolve_entry(t: &Tree, vp: &VirtualPath) {
         return;
     }
     let Ok(j) = result else { return };
-    let host = j.host();
-    assert!(host.starts_with(&t.root), "escaped: {host:?}");
-    let parent = host.parent().expect("entry without parent");
-    let real_parent = fs::canonicalize(parent).unwrap();
-    assert_eq!(real_parent, parent, "parent not canonical");
+    let real_parent = fs::canonicalize(host_of(&t.root, &vp.parent())).expect("parent resolves");
     assert!(
         real_parent.starts_with(&t.root),
-        "parent escaped: {parent:?}"
+        "parent escaped: {real_parent:?}"
+    );
+    assert!(
+        same_object(&j.parent_stat().unwrap(), &real_parent),
+        "another parent than {real_parent:?}"
     );
     assert_eq!(
-        host.file_name().map(|n| n.as_bytes()),
-        Some(vp.file_name()),
+        j.entry_name().as_bytes(),
+        vp.file_name(),
         "entry name differs from the virtual name"
     );
-    match fs::symlink_metadata(host) {
+    let host = real_parent.join(j.entry_name());
+    match fs::symlink_metadata(&host) {
         Ok(meta) if meta.file_type().is_symlink() => {
-            let leads_out = fs::canonicalize(host).is_ok_and(|real| !real.starts_with(&t.root));
+            let leads_out = fs::canonicalize(&host).is_ok_and(|real| !real.starts_with(&t.root));
             if leads_out {
                 assert!(t.jail.resolve(vp).is_err(), "resolve follows a link out");
             }
         }
         Ok(_) => {
-            let real = fs::canonicalize(host).unwrap();
+            let real = fs::canonicalize(&host).unwrap();
             assert!(real.starts_with(&t.root), "entry escaped: {real:?}");
         }
         Err(_) => {}

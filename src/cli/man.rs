@@ -143,8 +143,16 @@ It is anonymous and read\-only unless options say otherwise.
 .PP
 It runs in the foreground and never daemonizes; let the init system or a supervisor run it.
 When it listens, it prints one line naming the address and directory on standard output.
-Logging goes to standard error and follows
+Logging goes to standard error, each line starting with the time in UTC (RFC 3339, such as
+2026\-12\-01T12:00:00.123Z), or without it when standard error is the journal (systemd sets
+.BR JOURNAL_STREAM ),
+which stamps lines itself; with
+.B \-\-syslog
+it goes to the local syslog socket instead.
+The level follows
 .BR RUST_LOG .
+At the default level there is a line for each session start and end, login (a failed one is a
+warning) and transfer; passwords are never logged.
 Started by systemd with
 .B LISTEN_FDS
 (a .socket unit without

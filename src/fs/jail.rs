@@ -1,29 +1,32 @@
-//! The path jail: the only place where a client's path becomes a host path.
+//! The path jail: the only place where a client's path meets the file system.
 //!
 //! The session keeps a [`VirtualPath`] (what the client sees: normalised, absolute, never above
-//! `/`). Only [`Jail::resolve`] and [`Jail::resolve_entry`] make a [`JailedPath`] (what the disk
-//! sees), and every file-system call in the crate takes one, so the compiler shows that no handler
-//! touches an unresolved path.
+//! `/`). Only the `resolve*` methods of [`Jail`] make a [`JailedPath`], and every file-system
+//! call on a client's path goes through one, so the compiler shows that no handler touches an
+//! unresolved path.
 //!
-//! Symlink policy: a link whose target (after following every link on the way) stays inside the
-//! served directory works like its target; a link that leads outside is refused as if it did not
-//! exist, and listings leave it out. The host path never appears in a reply.
+//! No check-then-use, on any kernel. Resolution starts at a descriptor of the served directory
+//! opened once at start (never at its path), and a [`JailedPath`] holds descriptors, not a
+//! path: the directory the entry is in and, for an existing object that was resolved, the
+//! object itself. Every final operation is an `*at` call on a held descriptor that does not
+//! follow a symlink in the last component. Two routes, same semantics:
+//! - openat2(2) with RESOLVE_BENEATH (Linux 5.6+) opens the parent directory in one call; a
+//!   symlink it will not judge (absolute, climbing out) sends that path to the walk;
+//! - the walk opens one component at a time with O_PATH | O_NOFOLLOW from the held directory
+//!   above it, and resolves each symlink itself against its trail of held directories.
 //!
-//! Check, then use, without a window: the check canonicalizes the path and compares it with the
-//! root; every operation that opens or changes something (open for RETR/STOR/APPE, the upload
-//! temporary and its rename, MKD, RMD, DELE, RNFR/RNTO, MFMT, SITE CHMOD) then goes through
-//! openat2(2) below a descriptor of the root with RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS, on
-//! the path the check found (which has no symlinks left). A symlink swapped in after the check
-//! makes the operation fail instead of escaping. What remains: on kernels without openat2
-//! (before Linux 5.6, or where seccomp refuses it) those are ordinary path operations, and
-//! read-only metadata (SIZE, MDTM, LIST entries) is read by path; either needs a local user who
-//! can write inside the served directory (clients cannot create symlinks over FTP) to race.
+//! Symlink policy: a relative link is followed from its own directory, and a `..` that would
+//! climb above the served directory leads "outside"; an absolute link works when its target
+//! lies under the served directory's real path (any target when that is `/`, as after
+//! `--chroot`), and is then followed from the root descriptor. A path that leads outside is
+//! refused as if it did not exist, and listings leave such links out. At most [`MAX_LINKS`]
+//! links per resolution. The host path never appears in a reply.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -106,33 +109,108 @@ impl VirtualPath {
         }
         out
     }
+}
 
-    fn relative_host_path(&self) -> PathBuf {
-        self.components
-            .iter()
-            .map(|c| OsStr::from_bytes(c))
-            .collect()
+/// Most symlinks one resolution follows (as the kernel's ELOOP bound).
+pub const MAX_LINKS: u32 = 40;
+
+/// Most directories one walk holds open at a time (each level is a descriptor, kept so that
+/// `..` can go back without a lookup): a path deeper than this is refused (ENAMETOOLONG).
+pub const MAX_DEPTH: usize = 255;
+
+/// The directories from the root down to where a walk stands, each held open (O_PATH), with
+/// their names: `..` pops one, so it can never climb above the root or out of a directory that
+/// was moved meanwhile.
+#[derive(Debug, Clone)]
+struct Trail {
+    dirs: Vec<Arc<OwnedFd>>,
+    /// `names[i]` is the name of `dirs[i + 1]` in `dirs[i]`.
+    names: Vec<OsString>,
+}
+
+impl Trail {
+    fn root(root: &Arc<OwnedFd>) -> Trail {
+        Trail {
+            dirs: vec![Arc::clone(root)],
+            names: Vec::new(),
+        }
+    }
+
+    fn top(&self) -> &Arc<OwnedFd> {
+        // `dirs` always holds the root at least.
+        &self.dirs[self.dirs.len() - 1]
+    }
+
+    fn push(&mut self, dir: OwnedFd, name: OsString) -> io::Result<()> {
+        if self.names.len() >= MAX_DEPTH {
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
+        self.dirs.push(Arc::new(dir));
+        self.names.push(name);
+        Ok(())
+    }
+
+    /// `..`: refused above the root.
+    fn pop(&mut self) -> io::Result<(Arc<OwnedFd>, OsString)> {
+        if self.names.is_empty() {
+            return Err(outside());
+        }
+        match (self.dirs.pop(), self.names.pop()) {
+            (Some(dir), Some(name)) => Ok((dir, name)),
+            _ => Err(outside()),
+        }
+    }
+
+    fn back_to_root(&mut self) {
+        self.dirs.truncate(1);
+        self.names.clear();
     }
 }
 
-/// A host path that the jail has checked lies inside the served directory.
+fn outside() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        "outside the served directory",
+    )
+}
+
+fn not_a_regular_file() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
+}
+
+/// How a resolution treats the last component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Last {
+    /// Follow it; it must exist.
+    Follow,
+    /// The entry itself (a symlink is not followed); it need not exist.
+    Entry,
+    /// Follow it when it exists; a missing name is the entry (a dangling link is refused).
+    InPlace,
+}
+
+/// A path inside the jail, held by descriptors: the directory the entry is in, its name there,
+/// and (when it was resolved as an existing object) the object itself. Nothing here can be
+/// used as a host path.
 #[derive(Debug, Clone)]
 pub struct JailedPath {
-    host: PathBuf,
-    /// `host` relative to the root, for openat2 below the root's descriptor.
-    rel: PathBuf,
-    root_fd: Arc<OwnedFd>,
+    dir: Arc<OwnedFd>,
+    /// The entry's name in `dir`; `.` for the served directory itself.
+    name: OsString,
+    /// O_PATH descriptor of the object, when the resolution opened it.
+    object: Option<Arc<OwnedFd>>,
+    /// The walk's held directories down to `dir` (the walk route only; listings need it to
+    /// judge relative links).
+    trail: Option<Trail>,
     virtual_path: VirtualPath,
 }
 
 /// How [`JailedPath::open`] opens a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Read-only and non-blocking, so that a FIFO cannot hang the session before we see what
-    /// it is.
+    /// Read-only and non-blocking (a file under a lease answers at once instead of hanging).
     Read,
-    /// Write into an existing file without truncating (REST+STOR). Non-blocking, like the
-    /// two below, so that a FIFO without a reader fails (ENXIO) instead of hanging the session.
+    /// Write into an existing file without truncating (REST+STOR).
     WriteExisting,
     /// Append, creating the file if needed (APPE).
     Append,
@@ -145,7 +223,7 @@ impl Access {
         match self {
             Access::Read => libc::O_RDONLY | libc::O_NONBLOCK,
             Access::WriteExisting => libc::O_WRONLY | libc::O_NONBLOCK,
-            Access::Append => libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_NONBLOCK,
+            Access::Append => libc::O_WRONLY | libc::O_APPEND | libc::O_NONBLOCK,
             Access::CreateNew => libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
         }
     }
@@ -155,194 +233,302 @@ impl Access {
 const FILE_MODE: u32 = 0o666;
 /// New directories; the umask applies on top.
 const DIR_MODE: u32 = 0o777;
+/// The entry name that stands for the served directory itself.
+const SELF_NAME: &str = ".";
 
 impl JailedPath {
-    /// The path to hand to the file system. Never put it in a reply.
-    pub fn host(&self) -> &Path {
-        &self.host
-    }
-
     pub fn virtual_path(&self) -> &VirtualPath {
         &self.virtual_path
     }
 
-    /// An entry inside this directory, resolved without following it (for listings).
-    pub fn child(&self, name: &OsStr) -> JailedPath {
+    /// The metadata of the directory the entry is in, and the entry's name there: what tests
+    /// compare with the kernel's own resolution (no host path ever comes out of a JailedPath).
+    pub fn parent_stat(&self) -> io::Result<sys::FileStat> {
+        sys::stat_fd(self.dir.as_fd())
+    }
+
+    pub fn entry_name(&self) -> &OsStr {
+        &self.name
+    }
+
+    /// Whether this is the served directory itself (also when reached through a link).
+    pub fn is_jail_root(&self) -> bool {
+        self.name == SELF_NAME
+    }
+
+    /// The object's O_PATH descriptor: the one held, or the entry opened now without following.
+    fn object_fd(&self) -> io::Result<Arc<OwnedFd>> {
+        match &self.object {
+            Some(fd) => Ok(Arc::clone(fd)),
+            None => Ok(Arc::new(sys::open_at(
+                self.dir.as_fd(),
+                &self.name,
+                libc::O_PATH | libc::O_NOFOLLOW,
+                0,
+            )?)),
+        }
+    }
+
+    /// The object's metadata (of the target, when the resolution followed a link to it).
+    pub fn stat(&self) -> io::Result<sys::FileStat> {
+        match &self.object {
+            Some(fd) => sys::stat_fd(fd.as_fd()),
+            None => sys::stat_at(self.dir.as_fd(), &self.name),
+        }
+    }
+
+    /// The entry's own metadata (a symlink is not followed).
+    pub fn stat_entry(&self) -> io::Result<sys::FileStat> {
+        sys::stat_at(self.dir.as_fd(), &self.name)
+    }
+
+    /// An entry inside this directory, by name (STOU's new files).
+    pub fn child(&self, name: &OsStr) -> io::Result<JailedPath> {
         let mut virtual_path = self.virtual_path.clone();
         virtual_path.components.push(name.as_bytes().to_vec());
-        JailedPath {
-            host: self.host.join(name),
-            rel: self.rel.join(name),
-            root_fd: Arc::clone(&self.root_fd),
+        Ok(JailedPath {
+            dir: self.object_fd()?,
+            name: name.to_os_string(),
+            object: None,
+            trail: None,
             virtual_path,
-        }
+        })
     }
 
-    /// Opens the file. With openat2 (Linux 5.6+), the open happens below the root's descriptor
-    /// and refuses any symlink on the way, so nothing swapped in after the jail's check can
-    /// lead it out; elsewhere it is an ordinary open of the checked path.
+    /// Opens the file for I/O. Only a regular file is ever opened for reading or writing: the
+    /// type is checked on an O_PATH descriptor first, so a FIFO or device is never opened (no
+    /// blocking, no side effects), and the open itself does not follow a symlink and must find
+    /// the very file that was checked.
     pub fn open(&self, access: Access) -> io::Result<File> {
-        if let Some(fd) =
-            sys::open_beneath(self.root_fd.as_fd(), &self.rel, access.flags(), FILE_MODE)?
-        {
-            return Ok(File::from(fd));
+        let dir = self.dir.as_fd();
+        let flags = access.flags() | libc::O_NOFOLLOW | libc::O_NOCTTY;
+        if access == Access::CreateNew {
+            return Ok(File::from(sys::open_at(dir, &self.name, flags, FILE_MODE)?));
         }
-        let mut options = OpenOptions::new();
-        match access {
-            Access::Read => options.read(true).custom_flags(libc::O_NONBLOCK),
-            Access::WriteExisting => options.write(true).custom_flags(libc::O_NONBLOCK),
-            Access::Append => options
-                .append(true)
-                .create(true)
-                .custom_flags(libc::O_NONBLOCK),
-            Access::CreateNew => options.write(true).create_new(true),
+        let checked = match self.object_fd() {
+            Ok(fd) => sys::stat_fd(fd.as_fd())?,
+            Err(e) if access == Access::Append && e.kind() == io::ErrorKind::NotFound => {
+                // A new file for APPE: created without following a link that appears meanwhile.
+                let file = sys::open_at(dir, &self.name, flags | libc::O_CREAT, FILE_MODE)?;
+                if !sys::stat_fd(file.as_fd())?.is_file() {
+                    return Err(not_a_regular_file());
+                }
+                return Ok(File::from(file));
+            }
+            Err(e) => return Err(e),
         };
-        options.mode(FILE_MODE).open(&self.host)
-    }
-
-    /// The parent directory, opened through the jail like [`JailedPath::open`] (`None` without
-    /// openat2), and this entry's name in it.
-    fn parent_dir(&self) -> io::Result<(Option<OwnedFd>, &OsStr)> {
-        let name = self
-            .rel
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::PermissionDenied, "the root itself"))?;
-        let parent = self.rel.parent().unwrap_or(Path::new(""));
-        let fd = sys::open_beneath(
-            self.root_fd.as_fd(),
-            parent,
-            libc::O_PATH | libc::O_DIRECTORY,
-            0,
-        )?;
-        Ok((fd, name))
+        if !checked.is_file() {
+            return Err(not_a_regular_file());
+        }
+        let file = sys::open_at(dir, &self.name, flags, 0).map_err(|e| match e.raw_os_error() {
+            // A FIFO or socket swapped in after the check.
+            Some(libc::ENXIO) | Some(libc::ELOOP) => not_a_regular_file(),
+            _ => e,
+        })?;
+        if !sys::stat_fd(file.as_fd())?.same_file(&checked) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the file changed while opening",
+            ));
+        }
+        Ok(File::from(file))
     }
 
     /// The directory this entry is in, held open, and the entry's name in it: an upload keeps
     /// its directory this way, so renaming that directory during the upload moves the upload
     /// with it instead of stranding its temporary file.
     pub fn open_parent(&self) -> io::Result<(OpenDir, OsString)> {
-        let (fd, name) = self.parent_dir()?;
-        let host = self.host.parent().unwrap_or(Path::new("/")).to_path_buf();
-        Ok((OpenDir { fd, host }, name.to_os_string()))
+        if self.is_jail_root() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the root itself",
+            ));
+        }
+        Ok((
+            OpenDir {
+                fd: Arc::clone(&self.dir),
+            },
+            self.name.clone(),
+        ))
     }
 
     pub fn create_dir(&self) -> io::Result<()> {
-        match self.parent_dir()? {
-            (Some(dir), name) => sys::mkdir_at(dir.as_fd(), name, DIR_MODE),
-            (None, _) => fs::create_dir(&self.host),
-        }
+        sys::mkdir_at(self.dir.as_fd(), &self.name, DIR_MODE)
     }
 
     pub fn remove_dir(&self) -> io::Result<()> {
-        match self.parent_dir()? {
-            (Some(dir), name) => sys::unlink_at(dir.as_fd(), name, true),
-            (None, _) => fs::remove_dir(&self.host),
-        }
+        sys::unlink_at(self.dir.as_fd(), &self.name, true)
     }
 
     /// Removes the entry itself (a symlink, not its target).
     pub fn remove_file(&self) -> io::Result<()> {
-        match self.parent_dir()? {
-            (Some(dir), name) => sys::unlink_at(dir.as_fd(), name, false),
-            (None, _) => fs::remove_file(&self.host),
-        }
+        sys::unlink_at(self.dir.as_fd(), &self.name, false)
     }
 
-    /// Renames this entry to `to` (replacing a file there, as rename(2) does). One directory
-    /// descriptor serves both sides when they share a directory (every upload's final rename).
+    /// Renames this entry to `to` (replacing a file there, as rename(2) does), both sides by
+    /// their held directories.
     pub fn rename_to(&self, to: &JailedPath) -> io::Result<()> {
-        let (from_dir, from) = self.parent_dir()?;
-        let Some(from_dir) = from_dir else {
-            return fs::rename(&self.host, &to.host);
-        };
-        if self.rel.parent() == to.rel.parent() {
-            let to_name = to
-                .rel
-                .file_name()
-                .ok_or_else(|| io::Error::from(io::ErrorKind::PermissionDenied))?;
-            return sys::rename_at(from_dir.as_fd(), from, from_dir.as_fd(), to_name);
+        if self.is_jail_root() || to.is_jail_root() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the root itself",
+            ));
         }
-        match to.parent_dir()? {
-            (Some(to_dir), to_name) => {
-                sys::rename_at(from_dir.as_fd(), from, to_dir.as_fd(), to_name)
-            }
-            (None, _) => fs::rename(&self.host, &to.host),
-        }
+        sys::rename_at(self.dir.as_fd(), &self.name, to.dir.as_fd(), &to.name)
+    }
+
+    /// Sets the modification time of the entry without opening it (MFMT).
+    pub fn set_mtime(&self, unix_secs: i64) -> io::Result<()> {
+        sys::set_mtime_at(self.dir.as_fd(), &self.name, unix_secs)
+    }
+
+    /// Sets the permission bits of the entry without opening it (SITE CHMOD); see
+    /// [`sys::chmod_at`] for kernels without fchmodat2.
+    pub fn set_mode(&self, mode: u32) -> io::Result<()> {
+        sys::chmod_at(self.dir.as_fd(), &self.name, mode)
     }
 }
 
-/// A directory inside the jail, held open by descriptor (or, without openat2, by its checked
-/// path). Names given to its methods are single components chosen by the server.
+/// A directory inside the jail, held open by descriptor. Names given to its methods are single
+/// components chosen by the server.
 #[derive(Debug)]
 pub struct OpenDir {
-    fd: Option<OwnedFd>,
-    host: PathBuf,
+    fd: Arc<OwnedFd>,
 }
 
 impl OpenDir {
     /// A new file `name`; fails if the name exists.
     pub fn create_new(&self, name: &OsStr) -> io::Result<File> {
-        let flags = Access::CreateNew.flags();
-        match &self.fd {
-            Some(dir) => match sys::open_beneath(dir.as_fd(), Path::new(name), flags, FILE_MODE)? {
-                Some(fd) => Ok(File::from(fd)),
-                None => Err(io::Error::from(io::ErrorKind::Unsupported)),
-            },
-            None => OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(FILE_MODE)
-                .open(self.host.join(name)),
-        }
+        let flags = Access::CreateNew.flags() | libc::O_NOFOLLOW;
+        Ok(File::from(sys::open_at(
+            self.fd.as_fd(),
+            name,
+            flags,
+            FILE_MODE,
+        )?))
     }
 
     /// A new file without a name (see [`sys::open_unnamed`]); `None` where that is not possible
-    /// (no directory descriptor, no O_TMPFILE, or no way to link it later).
+    /// (no O_TMPFILE, or no way to link it later).
     pub fn create_unnamed(&self) -> io::Result<Option<File>> {
-        let Some(dir) = &self.fd else {
-            return Ok(None);
-        };
         if !sys::can_link_unnamed() {
             return Ok(None);
         }
-        Ok(sys::open_unnamed(dir.as_fd(), FILE_MODE)?.map(File::from))
+        Ok(sys::open_unnamed(self.fd.as_fd(), FILE_MODE)?.map(File::from))
     }
 
     /// Names an unnamed file from [`OpenDir::create_unnamed`]; `AlreadyExists` if taken.
     pub fn link(&self, file: &File, name: &OsStr) -> io::Result<()> {
-        match &self.fd {
-            Some(dir) => sys::link_unnamed(file.as_fd(), dir.as_fd(), name),
-            None => Err(io::Error::from(io::ErrorKind::Unsupported)),
-        }
+        sys::link_unnamed(file.as_fd(), self.fd.as_fd(), name)
     }
 
     /// Renames `from` to `to` in this directory (replacing a file there).
     pub fn rename(&self, from: &OsStr, to: &OsStr) -> io::Result<()> {
-        match &self.fd {
-            Some(dir) => sys::rename_at(dir.as_fd(), from, dir.as_fd(), to),
-            None => fs::rename(self.host.join(from), self.host.join(to)),
-        }
+        sys::rename_at(self.fd.as_fd(), from, self.fd.as_fd(), to)
     }
 
     pub fn remove_file(&self, name: &OsStr) -> io::Result<()> {
-        match &self.fd {
-            Some(dir) => sys::unlink_at(dir.as_fd(), name, false),
-            None => fs::remove_file(self.host.join(name)),
-        }
+        sys::unlink_at(self.fd.as_fd(), name, false)
+    }
+}
+
+/// A directory being listed: its entries straight from its descriptor, each examined with
+/// `fstatat` on that descriptor, and symlink entries judged by the jail's own resolver from
+/// the listed directory.
+pub struct Listing {
+    jail: Jail,
+    stream: sys::DirStream,
+    /// The held directories down to the listed one (its top).
+    trail: Trail,
+}
+
+/// A symlink entry that stays inside the jail: what to show as its target, and the metadata
+/// of what it leads to.
+pub struct LinkTarget {
+    pub shown: OsString,
+    pub stat: sys::FileStat,
+}
+
+impl Listing {
+    /// The next entry's name and what getdents says it is.
+    pub fn next_entry(&mut self) -> io::Result<Option<(OsString, sys::EntryType)>> {
+        self.stream.next_entry()
+    }
+
+    /// The entry's own metadata (no following).
+    pub fn stat(&self, name: &OsStr) -> io::Result<sys::FileStat> {
+        sys::stat_at(self.stream.dir(), name)
+    }
+
+    /// Where the symlink entry `name` leads, when that is inside the jail; `None` when it leads
+    /// outside or nowhere. A relative target is shown as the link holds it; an absolute one
+    /// names a host path, so it is shown as the virtual path it resolves to.
+    pub fn link_target(&self, name: &OsStr) -> Option<LinkTarget> {
+        let mut trail = self.trail.clone();
+        let link = sys::open_at(
+            trail.top().as_fd(),
+            name,
+            libc::O_PATH | libc::O_NOFOLLOW,
+            0,
+        )
+        .ok()?;
+        let target = sys::read_link_fd(link.as_fd()).ok()?;
+        let mut pending = Vec::new();
+        self.jail
+            .expand_link(&mut trail, &target, &mut pending)
+            .ok()?;
+        let walked = self.jail.walk(trail, pending, Last::Follow, 1).ok()?;
+        let resolved = self.jail.finish(walked, &VirtualPath::root());
+        let stat = resolved.stat().ok()?;
+        let shown = if target.first() == Some(&b'/') {
+            let mut shown = Vec::new();
+            if !resolved.is_jail_root() {
+                let above = resolved.trail.as_ref().map_or(&[][..], |t| &t.names[..]);
+                for part in above.iter().chain([&resolved.name]) {
+                    shown.push(b'/');
+                    shown.extend_from_slice(part.as_bytes());
+                }
+            }
+            if shown.is_empty() {
+                shown.push(b'/');
+            }
+            OsString::from_vec(shown)
+        } else {
+            OsString::from_vec(target)
+        };
+        Some(LinkTarget { shown, stat })
     }
 }
 
 /// The served directory.
 #[derive(Debug, Clone)]
 pub struct Jail {
+    /// The real path of the served directory at start: only to judge absolute symlinks.
     root: PathBuf,
-    /// The root, held open: openat2 resolves below it.
+    /// The served directory, held open: every resolution starts here.
     root_fd: Arc<OwnedFd>,
+    /// Whether to try openat2 first; false forces the walk (tests cover both routes).
+    openat2: bool,
+}
+
+/// Where a walk ended: the held directories down to the entry's directory, the entry's name
+/// (`None` when the path ended on a directory of the trail itself, as `/` or `a/..` do) and,
+/// when it was opened, the entry.
+struct Walked {
+    trail: Trail,
+    name: Option<OsString>,
+    object: Option<OwnedFd>,
 }
 
 impl Jail {
-    /// `root` must exist; it is canonicalized once so that later checks compare real paths.
+    /// `root` must exist. Opened once, here: from now on the jail never looks at the path
+    /// again (a directory put in its place later is not served).
     pub fn new(root: &Path) -> io::Result<Jail> {
+        Jail::with_route(root, true)
+    }
+
+    /// Like [`Jail::new`]; `openat2: false` always takes the walk.
+    pub fn with_route(root: &Path, openat2: bool) -> io::Result<Jail> {
         let root = fs::canonicalize(root)?;
         let dir = OpenOptions::new()
             .read(true)
@@ -350,19 +536,20 @@ impl Jail {
             .open(&root)?;
         let root_fd = Arc::new(OwnedFd::from(dir));
         // Decide here, before any client, whether openat2 exists: only this first call may
-        // read ENOSYS/EPERM as "missing"; later an EPERM is an ordinary refusal, so no client
-        // can switch the race protection off for everyone.
-        if sys::open_beneath(
-            root_fd.as_fd(),
-            Path::new(""),
-            libc::O_PATH | libc::O_DIRECTORY,
-            0,
-        )?
-        .is_none()
+        // read ENOSYS/EPERM as "missing"; later an EPERM is an ordinary refusal.
+        if openat2
+            && matches!(
+                sys::open_beneath_following(root_fd.as_fd(), b"", libc::O_PATH)?,
+                sys::Beneath::Unavailable
+            )
         {
-            log::warn!("openat2 is not available: the jail checks paths, then uses them (see README, Security)");
+            log::info!("openat2 is not available: the jail walks every path itself");
         }
-        Ok(Jail { root, root_fd })
+        Ok(Jail {
+            root,
+            root_fd,
+            openat2,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -370,10 +557,9 @@ impl Jail {
     }
 
     /// Resolves a path following every symlink, for commands that use what the path points at
-    /// (RETR, CWD, LIST, SIZE). Refused (`PermissionDenied`) when the result leaves the jail.
+    /// (RETR, CWD, LIST, SIZE). Refused (`PermissionDenied`) when it leads out of the jail.
     pub fn resolve(&self, path: &VirtualPath) -> io::Result<JailedPath> {
-        let real = fs::canonicalize(self.root.join(path.relative_host_path()))?;
-        self.inside(real, path)
+        self.resolve_as(path, Last::Follow, false)
     }
 
     /// Resolves a path to a directory entry without following the last component, for commands
@@ -386,74 +572,233 @@ impl Jail {
                 "the root itself",
             ));
         }
-        let parent = self.resolve(&path.parent())?;
-        let name = OsStr::from_bytes(path.file_name());
-        Ok(JailedPath {
-            host: parent.host.join(name),
-            rel: parent.rel.join(name),
-            root_fd: parent.root_fd,
+        self.resolve_as(path, Last::Entry, false)
+    }
+
+    /// Resolves a path for writing into a file in place (APPE, REST+STOR): an existing entry is
+    /// followed like [`Jail::resolve`] (so a link out of the jail is refused), a missing one is
+    /// the entry. A dangling link is refused too, since opening it to create would create its
+    /// target.
+    pub fn resolve_in_place(&self, path: &VirtualPath) -> io::Result<JailedPath> {
+        self.resolve_as(path, Last::InPlace, false)
+    }
+
+    /// Opens a directory for listing: resolved by the walk (whose held directories judge the
+    /// symlinks inside), read from its own descriptor.
+    pub fn list(&self, path: &VirtualPath) -> io::Result<(JailedPath, Option<Listing>)> {
+        let resolved = self.resolve_as(path, Last::Follow, true)?;
+        if !resolved.stat()?.is_dir() {
+            return Ok((resolved, None));
+        }
+        let mut trail = resolved
+            .trail
+            .clone()
+            .unwrap_or_else(|| Trail::root(&self.root_fd));
+        let object = resolved.object_fd()?;
+        if !resolved.is_jail_root() {
+            trail.dirs.push(Arc::clone(&object));
+            trail.names.push(resolved.name.clone());
+        }
+        let stream = sys::DirStream::open(object.as_fd())?;
+        Ok((
+            resolved,
+            Some(Listing {
+                jail: self.clone(),
+                stream,
+                trail,
+            }),
+        ))
+    }
+
+    fn resolve_as(&self, path: &VirtualPath, last: Last, walk: bool) -> io::Result<JailedPath> {
+        if !walk && self.openat2 {
+            if let Some(found) = self.resolve_beneath(path, last)? {
+                return Ok(found);
+            }
+        }
+        let pending = path
+            .components
+            .iter()
+            .rev()
+            .map(|c| OsString::from_vec(c.clone()))
+            .collect();
+        let walked = self.walk(Trail::root(&self.root_fd), pending, last, 0)?;
+        Ok(self.finish(walked, path))
+    }
+
+    /// The openat2 route: the parent directory in one call below the root, the last component
+    /// by hand (so the entry and its directory are both known). `None` when the walk must do
+    /// it (no openat2, a symlink it will not judge, a symlink as the last component to follow).
+    fn resolve_beneath(&self, path: &VirtualPath, last: Last) -> io::Result<Option<JailedPath>> {
+        let Some((name, parents)) = path.components.split_last() else {
+            return Ok(None);
+        };
+        let dir = if parents.is_empty() {
+            Arc::clone(&self.root_fd)
+        } else {
+            let rel = parents.join(&b'/');
+            let flags = libc::O_PATH | libc::O_DIRECTORY;
+            match sys::open_beneath_following(self.root_fd.as_fd(), &rel, flags)? {
+                sys::Beneath::Opened(fd) => Arc::new(fd),
+                sys::Beneath::Unavailable | sys::Beneath::NeedsWalk => return Ok(None),
+            }
+        };
+        let name = OsString::from_vec(name.clone());
+        let mut object = None;
+        if last != Last::Entry {
+            match sys::open_at(dir.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0) {
+                Ok(fd) => {
+                    if sys::stat_fd(fd.as_fd())?.is_symlink() {
+                        return Ok(None);
+                    }
+                    object = Some(Arc::new(fd));
+                }
+                Err(e) if last == Last::InPlace && e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(JailedPath {
+            dir,
+            name,
+            object,
+            trail: None,
             virtual_path: path.clone(),
+        }))
+    }
+
+    /// Pushes the components of a symlink's target to resolve next (`pending` is a stack: the
+    /// next component last). An absolute target restarts at the root when it lies under the
+    /// root's real path (anywhere when the root is `/`); otherwise it leads outside.
+    fn expand_link(
+        &self,
+        trail: &mut Trail,
+        target: &[u8],
+        pending: &mut Vec<OsString>,
+    ) -> io::Result<()> {
+        let mut parts: Vec<&[u8]> = target
+            .split(|&b| b == b'/')
+            .filter(|p| !p.is_empty() && *p != b".")
+            .collect();
+        if target.first() == Some(&b'/') {
+            let root_parts: Vec<&[u8]> = self
+                .root
+                .as_os_str()
+                .as_bytes()
+                .split(|&b| b == b'/')
+                .filter(|p| !p.is_empty())
+                .collect();
+            if parts.len() < root_parts.len() || parts[..root_parts.len()] != root_parts[..] {
+                return Err(outside());
+            }
+            parts.drain(..root_parts.len());
+            trail.back_to_root();
+        }
+        pending.extend(
+            parts
+                .iter()
+                .rev()
+                .map(|p| OsStr::from_bytes(p).to_os_string()),
+        );
+        Ok(())
+    }
+
+    /// The walk: one component at a time from the held directory above it, O_PATH and
+    /// O_NOFOLLOW, so the kernel never follows a symlink; the jail reads each link and resolves
+    /// its target against the trail itself. `pending` is a stack of components (next last).
+    fn walk(
+        &self,
+        mut trail: Trail,
+        mut pending: Vec<OsString>,
+        mut last_mode: Last,
+        mut links: u32,
+    ) -> io::Result<Walked> {
+        while let Some(part) = pending.pop() {
+            if part == ".." {
+                trail.pop()?;
+                continue;
+            }
+            if part.is_empty() || part == "." {
+                continue;
+            }
+            let last = pending.is_empty();
+            if last && last_mode == Last::Entry {
+                return Ok(Walked {
+                    trail,
+                    name: Some(part),
+                    object: None,
+                });
+            }
+            let fd = match sys::open_at(
+                trail.top().as_fd(),
+                &part,
+                libc::O_PATH | libc::O_NOFOLLOW,
+                0,
+            ) {
+                Ok(fd) => fd,
+                Err(e)
+                    if last
+                        && last_mode == Last::InPlace
+                        && e.kind() == io::ErrorKind::NotFound =>
+                {
+                    return Ok(Walked {
+                        trail,
+                        name: Some(part),
+                        object: None,
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            let stat = sys::stat_fd(fd.as_fd())?;
+            if stat.is_symlink() {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                }
+                if last && last_mode == Last::InPlace {
+                    // A link's target must exist: opening a dangling one would create it.
+                    last_mode = Last::Follow;
+                }
+                let target = sys::read_link_fd(fd.as_fd())?;
+                self.expand_link(&mut trail, &target, &mut pending)?;
+                continue;
+            }
+            if last {
+                return Ok(Walked {
+                    trail,
+                    name: Some(part),
+                    object: Some(fd),
+                });
+            }
+            if !stat.is_dir() {
+                return Err(io::Error::from(io::ErrorKind::NotADirectory));
+            }
+            trail.push(fd, part)?;
+        }
+        Ok(Walked {
+            trail,
+            name: None,
+            object: None,
         })
     }
 
-    /// Resolves a path for writing into a file in place (APPE, REST+STOR), where the open
-    /// follows a symlink: an existing entry is resolved like [`Jail::resolve`] (so a link out of
-    /// the jail is refused), a missing one like [`Jail::resolve_entry`]. A dangling link is
-    /// refused too, since opening it to create would create its target, wherever that is.
-    pub fn resolve_in_place(&self, path: &VirtualPath) -> io::Result<JailedPath> {
-        let entry = self.resolve_entry(path)?;
-        match fs::symlink_metadata(entry.host()) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(entry),
-            Err(e) => Err(e),
-            Ok(_) => self.resolve(path),
+    fn finish(&self, mut walked: Walked, path: &VirtualPath) -> JailedPath {
+        let (name, object) = match walked.name {
+            Some(name) => (name, walked.object.map(Arc::new)),
+            // The path ended on a directory of the trail: that directory is the object, in
+            // its parent (the root is `.` in itself).
+            None => match walked.trail.pop() {
+                Ok((dir, name)) => (name, Some(dir)),
+                Err(_) => (OsString::from(SELF_NAME), Some(Arc::clone(&self.root_fd))),
+            },
+        };
+        JailedPath {
+            dir: Arc::clone(walked.trail.top()),
+            name,
+            object,
+            trail: Some(walked.trail),
+            virtual_path: path.clone(),
         }
     }
-
-    /// For listings: where a symlink entry points, when its target resolves inside the jail;
-    /// `None` when it leads outside or nowhere. A relative target is shown as the link holds it;
-    /// an absolute one names a host path, so it is shown as the virtual path it resolves to.
-    pub fn link_target_inside(&self, link: &JailedPath) -> Option<OsString> {
-        let real = fs::canonicalize(link.host()).ok()?;
-        let inside = real.strip_prefix(&self.root).ok()?;
-        let target = fs::read_link(link.host()).ok()?;
-        if target.is_relative() && !climbs_above(&link.rel, &target) {
-            return Some(target.into_os_string());
-        }
-        Some(Path::new("/").join(inside).into_os_string())
-    }
-
-    fn inside(&self, real: PathBuf, path: &VirtualPath) -> io::Result<JailedPath> {
-        if let Ok(rel) = real.strip_prefix(&self.root) {
-            Ok(JailedPath {
-                rel: rel.to_path_buf(),
-                host: real,
-                root_fd: Arc::clone(&self.root_fd),
-                virtual_path: path.clone(),
-            })
-        } else {
-            Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                "outside the served directory",
-            ))
-        }
-    }
-}
-
-/// Whether a relative link target, read from the link's directory, passes above the root on
-/// its way (`../../../srv/ftp/x` names the host's directories even when it ends inside).
-fn climbs_above(link_rel: &Path, target: &Path) -> bool {
-    let mut depth = link_rel.components().count().saturating_sub(1) as isize;
-    for part in target.components() {
-        match part {
-            std::path::Component::ParentDir => depth -= 1,
-            std::path::Component::Normal(_) => depth += 1,
-            _ => {}
-        }
-        if depth < 0 {
-            return true;
-        }
-    }
-    false
 }
 
 #[cfg(test)]
@@ -500,57 +845,113 @@ mod tests {
         );
     }
 
-    /// A directory swapped for a symlink to outside between the check and the use: the use
-    /// fails instead of following it (where the kernel has openat2).
+    /// A directory swapped for a symlink to outside between the resolution and the use: the
+    /// held descriptors keep every operation on the directory that was resolved (never the
+    /// outside), and a new resolution is refused. Both routes.
     #[test]
     fn swap_after_check_does_not_escape() {
-        let base = std::env::temp_dir().join(format!("tinyftpd-jail-race-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&base);
-        let (root, outside) = (base.join("root"), base.join("outside"));
-        fs::create_dir_all(root.join("a")).unwrap();
-        fs::create_dir_all(&outside).unwrap();
-        fs::write(root.join("a/f"), b"inside").unwrap();
-        fs::write(outside.join("f"), b"secret").unwrap();
-        let jail = Jail::new(&root).unwrap();
-        let file = jail.resolve(&vp("/a/f")).unwrap();
-        let new = jail.resolve_entry(&vp("/a/new")).unwrap();
-        let doomed = jail.resolve_entry(&vp("/a/f")).unwrap();
-        let mut first = String::new();
-        std::io::Read::read_to_string(&mut file.open(Access::Read).unwrap(), &mut first).unwrap();
-        assert_eq!(first, "inside");
-        if !sys::openat2_works() {
-            eprintln!("SKIPPED: openat2 is not available on this kernel");
+        for openat2 in [true, false] {
+            let base = std::env::temp_dir().join(format!(
+                "tinyftpd-jail-race-{}-{openat2}",
+                std::process::id()
+            ));
             let _ = fs::remove_dir_all(&base);
-            return;
+            let (root, outside) = (base.join("root"), base.join("outside"));
+            fs::create_dir_all(root.join("a")).unwrap();
+            fs::create_dir_all(&outside).unwrap();
+            fs::write(root.join("a/f"), b"inside").unwrap();
+            fs::write(outside.join("f"), b"secret").unwrap();
+            let jail = Jail::with_route(&root, openat2).unwrap();
+            let file = jail.resolve(&vp("/a/f")).unwrap();
+            let new = jail.resolve_entry(&vp("/a/new")).unwrap();
+            let new_dir = jail.resolve_entry(&vp("/a/newdir")).unwrap();
+            let doomed = jail.resolve_entry(&vp("/a/f")).unwrap();
+            let read = |p: &JailedPath| {
+                let mut text = String::new();
+                p.open(Access::Read)
+                    .and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut text))
+                    .map(|_| text)
+            };
+            assert_eq!(read(&file).unwrap(), "inside");
+            fs::rename(root.join("a"), root.join("a-moved")).unwrap();
+            std::os::unix::fs::symlink(&outside, root.join("a")).unwrap();
+            assert_eq!(
+                read(&file).unwrap(),
+                "inside",
+                "the held file, not the link"
+            );
+            new.open(Access::CreateNew).unwrap();
+            new_dir.create_dir().unwrap();
+            doomed.remove_file().unwrap();
+            assert!(root.join("a-moved/new").exists() && root.join("a-moved/newdir").is_dir());
+            assert!(!root.join("a-moved/f").exists());
+            assert_eq!(fs::read(outside.join("f")).unwrap(), b"secret");
+            assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
+            let again = jail.resolve(&vp("/a/f")).unwrap_err();
+            assert_eq!(again.kind(), io::ErrorKind::PermissionDenied, "{again}");
+            assert!(jail.resolve_entry(&vp("/a/x")).is_err());
+            let _ = fs::remove_dir_all(&base);
         }
-        fs::rename(root.join("a"), base.join("a-moved")).unwrap();
-        std::os::unix::fs::symlink(&outside, root.join("a")).unwrap();
-        assert!(
-            file.open(Access::Read).is_err(),
-            "read through the swapped link"
-        );
-        assert!(
-            new.open(Access::CreateNew).is_err(),
-            "create through the swapped link"
-        );
-        assert!(new.create_dir().is_err(), "mkdir through the swapped link");
-        assert!(
-            doomed.remove_file().is_err(),
-            "unlink through the swapped link"
-        );
-        assert!(outside.join("f").exists() && !outside.join("new").exists());
-        let _ = fs::remove_dir_all(&base);
     }
 
+    /// The walk's symlink policy: links inside work, `..` above the root and absolute links
+    /// elsewhere are outside, a loop ends (ELOOP), a dangling link is refused for in-place
+    /// writes.
     #[test]
-    fn relative_link_targets_that_leave_the_root_are_detected() {
-        assert!(!climbs_above(Path::new("a/link"), Path::new("../b")));
-        assert!(climbs_above(
-            Path::new("a/link"),
-            Path::new("../../srv/ftp/b")
-        ));
-        assert!(climbs_above(Path::new("link"), Path::new("../ftp/b")));
-        assert!(!climbs_above(Path::new("link"), Path::new("sub/../b")));
+    fn walk_follows_only_links_that_stay_inside() {
+        let base = std::env::temp_dir().join(format!("tinyftpd-jail-walk-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let root = base.join("root");
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        fs::write(root.join("a/b/f"), b"x").unwrap();
+        let link =
+            |target: &str, name: &str| std::os::unix::fs::symlink(target, root.join(name)).unwrap();
+        link("a/b", "ab");
+        link("../b/f", "a/b/up");
+        link("ab/../..", "toroot");
+        link("../root/a", "climb");
+        link("/etc", "etc");
+        link("loop1", "loop2");
+        link("loop2", "loop1");
+        link("missing", "dangling");
+        let real_root = fs::canonicalize(&root).unwrap();
+        std::os::unix::fs::symlink(real_root.join("a/b/f"), root.join("abs")).unwrap();
+        for openat2 in [true, false] {
+            let jail = Jail::with_route(&root, openat2).unwrap();
+            for ok in ["/ab/f", "/a/b/up", "/abs", "/ab/up", "/toroot/a/b/f"] {
+                let p = jail
+                    .resolve(&vp(ok))
+                    .unwrap_or_else(|e| panic!("{ok}: {e}"));
+                assert!(p.stat().unwrap().is_file(), "{ok}");
+            }
+            assert!(jail.resolve(&vp("/toroot")).unwrap().is_jail_root());
+            for out in ["/climb", "/etc", "/etc/passwd", "/climb/b/f"] {
+                let e = jail.resolve(&vp(out)).unwrap_err();
+                assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{out}");
+            }
+            assert_eq!(
+                jail.resolve(&vp("/loop1")).unwrap_err().raw_os_error(),
+                Some(libc::ELOOP)
+            );
+            assert!(jail.resolve_in_place(&vp("/dangling")).is_err());
+            assert!(jail.resolve_in_place(&vp("/new")).is_ok());
+            let (_, listing) = jail.list(&vp("/a/b")).unwrap();
+            let listing = listing.unwrap();
+            assert_eq!(
+                listing.link_target(OsStr::new("up")).unwrap().shown,
+                "../b/f"
+            );
+            let (_, listing) = jail.list(&vp("/")).unwrap();
+            let listing = listing.unwrap();
+            assert_eq!(
+                listing.link_target(OsStr::new("abs")).unwrap().shown,
+                "/a/b/f"
+            );
+            assert!(listing.link_target(OsStr::new("climb")).is_none());
+            assert!(listing.link_target(OsStr::new("etc")).is_none());
+            assert!(listing.link_target(OsStr::new("dangling")).is_none());
+        }
+        let _ = fs::remove_dir_all(&base);
     }
 
     #[test]

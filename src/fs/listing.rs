@@ -1,9 +1,6 @@
 //! Pure formatters for directory listings: `ls -l` lines for LIST, names for NLST, RFC 3659
 //! facts for MLSD/MLST, and the MDTM timestamp. No I/O: they take an [`EntryInfo`].
 
-use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
-
 use crate::fs::civil_time::CivilTime;
 
 /// Files modified within this long before now (or slightly in the future) show the time of day
@@ -19,41 +16,19 @@ pub enum EntryKind {
     Other,
 }
 
-/// What a listing needs to know about one entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EntryInfo {
-    pub kind: EntryKind,
-    /// Permission bits and file type, as `st_mode`.
-    pub mode: u32,
-    pub nlink: u64,
-    pub size: u64,
-    /// Modification time, Unix seconds (UTC).
-    pub mtime: i64,
-    pub dev: u64,
-    pub ino: u64,
-}
+/// What a listing needs to know about one entry: its `stat`, read through the jail.
+pub use crate::os::sys::FileStat as EntryInfo;
 
-impl EntryInfo {
-    pub fn from_metadata(m: &Metadata) -> EntryInfo {
-        let ft = m.file_type();
-        let kind = if ft.is_symlink() {
-            EntryKind::Symlink
-        } else if ft.is_dir() {
-            EntryKind::Dir
-        } else if ft.is_file() {
-            EntryKind::File
-        } else {
-            EntryKind::Other
-        };
-        EntryInfo {
-            kind,
-            mode: m.mode(),
-            nlink: m.nlink(),
-            size: m.size(),
-            mtime: m.mtime(),
-            dev: m.dev(),
-            ino: m.ino(),
-        }
+/// What kind of entry `info` describes (from its mode).
+pub fn kind_of(info: &EntryInfo) -> EntryKind {
+    if info.is_symlink() {
+        EntryKind::Symlink
+    } else if info.is_dir() {
+        EntryKind::Dir
+    } else if info.is_file() {
+        EntryKind::File
+    } else {
+        EntryKind::Other
     }
 }
 
@@ -69,7 +44,7 @@ pub fn list_line(name: &[u8], info: &EntryInfo, link_target: Option<&[u8]>, now:
     )
     .into_bytes();
     line.extend_from_slice(name);
-    if let (EntryKind::Symlink, Some(target)) = (info.kind, link_target) {
+    if let (EntryKind::Symlink, Some(target)) = (kind_of(info), link_target) {
         line.extend_from_slice(b" -> ");
         line.extend_from_slice(target);
     }
@@ -77,7 +52,7 @@ pub fn list_line(name: &[u8], info: &EntryInfo, link_target: Option<&[u8]>, now:
 }
 
 fn permission_string(info: &EntryInfo) -> String {
-    let kind = match info.kind {
+    let kind = match kind_of(info) {
         EntryKind::Dir => 'd',
         EntryKind::Symlink => 'l',
         EntryKind::File => '-',
@@ -201,13 +176,13 @@ pub fn mlsx_line(
     writable: bool,
 ) -> Vec<u8> {
     let mut out = String::new();
-    let is_dir = info.kind == EntryKind::Dir;
+    let is_dir = kind_of(info) == EntryKind::Dir;
     if facts.contains("type") {
         let kind = match (role, is_dir) {
             (MlsxRole::Current, _) => "cdir",
             (MlsxRole::Parent, _) => "pdir",
             (MlsxRole::Entry, true) => "dir",
-            (MlsxRole::Entry, false) if info.kind == EntryKind::File => "file",
+            (MlsxRole::Entry, false) if kind_of(info) == EntryKind::File => "file",
             (MlsxRole::Entry, false) => "OS.unix=special",
         };
         out.push_str(&format!("type={kind};"));
@@ -251,7 +226,6 @@ mod tests {
 
     fn file(size: u64, mtime: i64) -> EntryInfo {
         EntryInfo {
-            kind: EntryKind::File,
             mode: 0o100644,
             nlink: 1,
             size,
@@ -290,14 +264,12 @@ mod tests {
     #[test]
     fn directory_and_symlink() {
         let dir = EntryInfo {
-            kind: EntryKind::Dir,
             mode: 0o40755,
             nlink: 3,
             ..file(4096, NOW)
         };
         assert!(list_line(b"d", &dir, None, NOW).starts_with(b"drwxr-xr-x   3 "));
         let link = EntryInfo {
-            kind: EntryKind::Symlink,
             mode: 0o120777,
             ..file(3, NOW)
         };
@@ -328,7 +300,6 @@ mod tests {
             "type=file;size=5;modify=20231114221320;perm=r;unique=1g2;UNIX.mode=0644; a b"
         );
         let dir = EntryInfo {
-            kind: EntryKind::Dir,
             mode: 0o40755,
             ..file(0, NOW)
         };

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
@@ -345,7 +346,7 @@ pub fn create_unique(dir: &JailedPath) -> io::Result<(File, JailedPath)> {
         .map_or(0, |d| d.as_secs());
     loop {
         let n = UPLOAD_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.child(std::ffi::OsStr::new(&format!("stou.{stamp}.{n}")));
+        let path = dir.child(std::ffi::OsStr::new(&format!("stou.{stamp}.{n}")))?;
         match path.open(Access::CreateNew) {
             Ok(file) => return Ok((file, path)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -472,30 +473,43 @@ fn link_under_temporary_name(dir: &OpenDir, file: &File) -> io::Result<OsString>
 const SWEEP_MAX_ENTRIES: usize = 1_000_000;
 
 /// Removes upload temporaries left by a server that was killed mid-upload: those whose pid is
-/// no longer a running process. Walks the served tree without following symlinks, at most
-/// [`SWEEP_MAX_ENTRIES`] entries. Returns how many it removed.
+/// no longer a running process. Walks the served tree by descriptor from one opened at `root`
+/// (each directory opened below its parent with O_NOFOLLOW, entries removed with unlinkat), so
+/// a symlink swapped in meanwhile leads nowhere; at most [`SWEEP_MAX_ENTRIES`] entries.
+/// Returns how many it removed.
 pub fn remove_stale_temporaries(root: &Path) -> usize {
+    let Ok(root) = fs::File::open(root) else {
+        return 0;
+    };
     let mut removed = 0;
     let mut seen = 0;
-    let mut dirs = vec![root.to_path_buf()];
+    let mut dirs = vec![std::os::fd::OwnedFd::from(root)];
     while let Some(dir) = dirs.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
+        let Ok(mut entries) = sys::DirStream::open(dir.as_fd()) else {
             continue;
         };
-        for entry in entries.flatten() {
+        while let Ok(Some((name, kind))) = entries.next_entry() {
             seen += 1;
             if seen > SWEEP_MAX_ENTRIES {
                 return removed;
             }
-            let Ok(kind) = entry.file_type() else {
-                continue;
+            // The type from getdents spares a stat per entry; O_NOFOLLOW and the stat before
+            // the unlink make sure of it.
+            let is_dir = match kind {
+                sys::EntryType::Dir => true,
+                sys::EntryType::Unknown => {
+                    sys::stat_at(entries.dir(), &name).is_ok_and(|m| m.is_dir())
+                }
+                sys::EntryType::Symlink | sys::EntryType::Other => false,
             };
-            let name = entry.file_name();
-            if kind.is_dir() {
-                dirs.push(entry.path());
-            } else if kind.is_file()
-                && is_stale_temporary(name.as_bytes())
-                && fs::remove_file(entry.path()).is_ok()
+            if is_dir {
+                let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+                if let Ok(sub) = sys::open_at(entries.dir(), &name, flags, 0) {
+                    dirs.push(sub);
+                }
+            } else if is_stale_temporary(name.as_bytes())
+                && sys::stat_at(entries.dir(), &name).is_ok_and(|m| m.is_file())
+                && sys::unlink_at(entries.dir(), &name, false).is_ok()
             {
                 removed += 1;
             }

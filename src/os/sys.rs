@@ -155,78 +155,6 @@ struct OpenHow {
 /// or refused by a seccomp filter as some container runtimes do).
 static OPENAT2: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
-/// Opens `rel` below the directory `dir` with openat2(2), refusing any symlink, magic link or
-/// `..` on the way (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS). The jail
-/// hands in a path it has already resolved to its real location, so any symlink met here was
-/// put there after the check: the open fails instead of following it. `Ok(None)` when openat2
-/// is not available, so the caller falls back to an ordinary open.
-pub fn open_beneath(
-    dir: BorrowedFd<'_>,
-    rel: &Path,
-    flags: i32,
-    mode: u32,
-) -> io::Result<Option<OwnedFd>> {
-    use std::sync::atomic::Ordering;
-    if OPENAT2.load(Ordering::Relaxed) == 2 {
-        return Ok(None);
-    }
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    let c_path = CString::new(rel.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: if flags & libc::O_CREAT != 0 {
-            u64::from(mode)
-        } else {
-            0
-        },
-        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
-    };
-    loop {
-        // SAFETY: `c_path` is a valid C string and `how` a valid open_how of the size passed;
-        // the returned descriptor, if any, is owned by the OwnedFd below.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                c_path.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        if rc >= 0 {
-            OPENAT2.store(1, Ordering::Relaxed);
-            // SAFETY: a non-negative return of openat2 is a new descriptor that we now own.
-            return Ok(Some(unsafe { OwnedFd::from_raw_fd(rc as RawFd) }));
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINTR) | Some(libc::EAGAIN) => continue,
-            Some(libc::ENOSYS) | Some(libc::EPERM) if OPENAT2.load(Ordering::Relaxed) == 0 => {
-                OPENAT2.store(2, Ordering::Relaxed);
-                return Ok(None);
-            }
-            // A symlink or `..` met on the way: the tree changed after the jail's check.
-            Some(libc::ELOOP) | Some(libc::EXDEV) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    "path changed while resolving",
-                ))
-            }
-            _ => return Err(err),
-        }
-    }
-}
-
-/// True once an openat2 call has succeeded here; false when it is known to be missing.
-pub fn openat2_works() -> bool {
-    OPENAT2.load(std::sync::atomic::Ordering::Relaxed) == 1
-}
-
 fn c_name(name: &OsStr) -> io::Result<CString> {
     CString::new(name.as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "name contains NUL"))
@@ -676,6 +604,37 @@ mod tests {
         }
     }
 
+    /// A file under a lease answers EAGAIN to a non-blocking open for as long as the holder
+    /// keeps it: the retry gives up after a bounded number of tries with `WouldBlock` (450)
+    /// instead of spinning. (An empty non-blocking pipe stands in for the lease: its read
+    /// answers EAGAIN every time.)
+    #[test]
+    fn busy_open_is_retried_a_bounded_number_of_times() {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        assert_eq!(
+            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) },
+            0
+        );
+        // SAFETY: pipe2 just created both descriptors; these are their only owners.
+        let (read_end, _write_end) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let mut calls = 0;
+        let started = std::time::Instant::now();
+        let err = retry_open(|| {
+            calls += 1;
+            let mut byte = 0u8;
+            // SAFETY: one byte of valid, writable memory.
+            unsafe {
+                libc::read(read_end.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) as libc::c_long
+            }
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(calls, BUSY_RETRIES + 1);
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
     #[test]
     fn sockets_and_files_told_apart() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -698,5 +657,379 @@ mod tests {
         assert!(!is_procfs(&planted.join("self/fd")));
         assert!(!is_procfs(Path::new("/no/such/path")));
         std::fs::remove_dir_all(&planted).unwrap();
+    }
+}
+
+// ---- Descriptor-based file-system calls for the jail (src/jail.rs) ----
+
+/// How often an open that a lease holder is blocking (EWOULDBLOCK on a non-blocking open) is
+/// tried again, and how long to wait between tries; then the caller gets `WouldBlock` (450).
+const BUSY_RETRIES: u32 = 5;
+const BUSY_PAUSE: Duration = Duration::from_millis(20);
+
+/// Runs an open-like call until it is not interrupted, retrying EAGAIN a bounded number of
+/// times (a file under a lease answers EWOULDBLOCK to a non-blocking open until the holder lets
+/// go, which may be never). Returns the new descriptor.
+fn retry_open(mut call: impl FnMut() -> libc::c_long) -> io::Result<OwnedFd> {
+    let mut busy = 0;
+    loop {
+        let rc = call();
+        if rc >= 0 {
+            let fd =
+                RawFd::try_from(rc).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+            // SAFETY: a non-negative return of an open call is a new descriptor that we now own.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) if busy < BUSY_RETRIES => {
+                busy += 1;
+                std::thread::sleep(BUSY_PAUSE);
+            }
+            Some(libc::EAGAIN) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "file busy (lease held)",
+                ))
+            }
+            _ => return Err(err),
+        }
+    }
+}
+
+/// openat(2) of one name (or `.`) inside the open directory `dir`; close-on-exec always. With
+/// O_NOFOLLOW in `flags`, a symlink as `name` is refused (ELOOP), or with O_PATH opened itself.
+pub fn open_at(dir: BorrowedFd<'_>, name: &OsStr, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    let name = c_name(name)?;
+    retry_open(|| {
+        // SAFETY: `name` is a valid C string; `dir` is open for the call; the result is
+        // checked and owned by retry_open.
+        libc::c_long::from(unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                flags | libc::O_CLOEXEC,
+                mode as libc::c_uint,
+            )
+        })
+    })
+}
+
+/// What openat2(2) below a directory made of a relative path.
+#[derive(Debug)]
+pub enum Beneath {
+    Opened(OwnedFd),
+    /// The kernel has no openat2 (or a seccomp filter refuses it).
+    Unavailable,
+    /// A symlink the kernel will not follow below the directory (an absolute one, one that
+    /// climbs out, too many): the jail resolves this path itself.
+    NeedsWalk,
+}
+
+/// Opens `rel` below `dir` with openat2(2), following symlinks only while they stay below
+/// `dir` (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS). No fallback to a path open here: on
+/// [`Beneath::Unavailable`] or [`Beneath::NeedsWalk`] the jail walks the path itself.
+pub fn open_beneath_following(dir: BorrowedFd<'_>, rel: &[u8], flags: i32) -> io::Result<Beneath> {
+    use std::sync::atomic::Ordering;
+    if OPENAT2.load(Ordering::Relaxed) == 2 {
+        return Ok(Beneath::Unavailable);
+    }
+    let c_path = CString::new(if rel.is_empty() { b"." } else { rel })
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+    };
+    let opened = retry_open(|| {
+        // SAFETY: `c_path` is a valid C string and `how` a valid open_how of the size passed;
+        // the returned descriptor, if any, is owned by retry_open.
+        unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                c_path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        }
+    });
+    match opened {
+        Ok(fd) => {
+            OPENAT2.store(1, Ordering::Relaxed);
+            Ok(Beneath::Opened(fd))
+        }
+        Err(e) => match e.raw_os_error() {
+            Some(libc::ENOSYS) | Some(libc::EPERM) if OPENAT2.load(Ordering::Relaxed) == 0 => {
+                OPENAT2.store(2, Ordering::Relaxed);
+                Ok(Beneath::Unavailable)
+            }
+            Some(libc::EXDEV) | Some(libc::ELOOP) => Ok(Beneath::NeedsWalk),
+            _ => Err(e),
+        },
+    }
+}
+
+/// The parts of `struct stat` the server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    /// File type and permission bits, as `st_mode`.
+    pub mode: u32,
+    pub nlink: u64,
+    pub size: u64,
+    pub mtime: i64,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileStat {
+    fn kind(&self) -> u32 {
+        self.mode & libc::S_IFMT
+    }
+    pub fn is_dir(&self) -> bool {
+        self.kind() == libc::S_IFDIR
+    }
+    pub fn is_file(&self) -> bool {
+        self.kind() == libc::S_IFREG
+    }
+    pub fn is_symlink(&self) -> bool {
+        self.kind() == libc::S_IFLNK
+    }
+    /// The same file (device and inode) as `other`.
+    pub fn same_file(&self, other: &FileStat) -> bool {
+        (self.dev, self.ino) == (other.dev, other.ino)
+    }
+}
+
+impl From<&libc::stat> for FileStat {
+    // st_nlink is u64 on x86_64 but u32 on other Linux targets.
+    #[allow(clippy::unnecessary_cast)]
+    fn from(st: &libc::stat) -> FileStat {
+        FileStat {
+            mode: st.st_mode,
+            nlink: st.st_nlink as u64,
+            size: st.st_size as u64,
+            mtime: st.st_mtime,
+            dev: st.st_dev,
+            ino: st.st_ino,
+        }
+    }
+}
+
+/// fstat(2) of an open descriptor (an O_PATH one too).
+pub fn stat_fd(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
+    fstat(fd.as_raw_fd()).map(|st| FileStat::from(&st))
+}
+
+/// fstatat(2) of `name` in `dir`, never following a symlink there (AT_SYMLINK_NOFOLLOW).
+pub fn stat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<FileStat> {
+    let name = c_name(name)?;
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `name` is a valid C string, `st` is valid for writes of one `struct stat`.
+    let rc = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    check(rc)?;
+    // SAFETY: fstatat returned 0, so it filled in the whole struct.
+    Ok(FileStat::from(&unsafe { st.assume_init() }))
+}
+
+/// The target of the symlink that `link` (opened O_PATH | O_NOFOLLOW) is: readlinkat(2) with an
+/// empty path reads the link the descriptor holds, so no name is looked up again.
+pub fn read_link_fd(link: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 256];
+    loop {
+        // SAFETY: `buf` is valid for writes of its length; the path is an empty C string.
+        let rc = unsafe {
+            libc::readlinkat(
+                link.as_raw_fd(),
+                c"".as_ptr(),
+                buf.as_mut_ptr() as *mut libc::c_char,
+                buf.len(),
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = rc as usize;
+        if n < buf.len() {
+            buf.truncate(n);
+            return Ok(buf);
+        }
+        // Possibly cut short: try again with more room (a target is at most PATH_MAX).
+        if buf.len() >= 1 << 16 {
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
+        buf.resize(buf.len() * 4, 0);
+    }
+}
+
+/// Sets the modification time of `name` in `dir` (the access time is left alone), never
+/// following a symlink there and without opening the file.
+pub fn set_mtime_at(dir: BorrowedFd<'_>, name: &OsStr, mtime: i64) -> io::Result<()> {
+    let name = c_name(name)?;
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: mtime as libc::time_t,
+            tv_nsec: 0,
+        },
+    ];
+    // SAFETY: `name` is a valid C string and `times` an array of two timespecs.
+    check(unsafe {
+        libc::utimensat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+}
+
+/// fchmodat2(2), Linux 6.6+ (the libc crate does not name it yet).
+const SYS_FCHMODAT2: libc::c_long = 452;
+
+/// Sets the permission bits of `name` in `dir` without opening it and without following a
+/// symlink there: fchmodat2(AT_SYMLINK_NOFOLLOW) where the kernel has it; else through
+/// /proc/self/fd of an O_PATH descriptor of the entry (what glibc does), after checking that it
+/// is no symlink; else refused (`Unsupported`) rather than chmod by a name that may be swapped.
+pub fn chmod_at(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<()> {
+    let c = c_name(name)?;
+    // SAFETY: `c` is a valid C string; the other arguments are integers.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_FCHMODAT2,
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            mode as libc::mode_t,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) {
+        return Err(err);
+    }
+    let entry = open_at(dir, name, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
+    if stat_fd(entry.as_fd())?.is_symlink() {
+        return Err(io::Error::from(io::ErrorKind::Unsupported));
+    }
+    let proc_path = format!("/proc/self/fd/{}", entry.as_raw_fd());
+    if !Path::new("/proc/self/fd").is_dir() {
+        return Err(io::Error::from(io::ErrorKind::Unsupported));
+    }
+    let proc_path =
+        CString::new(proc_path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `proc_path` is a valid C string; it names the descriptor we hold, whose type was
+    // checked above, so the chmod reaches that very file.
+    check(unsafe { libc::chmod(proc_path.as_ptr(), mode as libc::mode_t) })
+}
+
+/// What getdents64 says an entry is, without a stat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryType {
+    Dir,
+    Symlink,
+    Other,
+    /// The file system does not say (DT_UNKNOWN): stat it.
+    Unknown,
+}
+
+/// A directory read straight from its descriptor with getdents64(2), through one reused buffer.
+pub struct DirStream {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+}
+
+const DIR_BUFFER: usize = 32 * 1024;
+
+impl DirStream {
+    /// Reads the directory `dir` refers to (which may be an O_PATH descriptor): opens `.` of it
+    /// for reading, which is that same directory whatever its name now is.
+    pub fn open(dir: BorrowedFd<'_>) -> io::Result<DirStream> {
+        let fd = open_at(
+            dir,
+            OsStr::new("."),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        )?;
+        Ok(DirStream {
+            fd,
+            buf: vec![0; DIR_BUFFER],
+            pos: 0,
+            len: 0,
+        })
+    }
+
+    /// The directory, for `*at` calls on its entries.
+    pub fn dir(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The next entry other than `.` and `..`, in the order the file system gives them (the
+    /// order readdir(3) gives too).
+    pub fn next_entry(&mut self) -> io::Result<Option<(std::ffi::OsString, EntryType)>> {
+        use std::os::unix::ffi::OsStringExt;
+        loop {
+            if self.pos >= self.len {
+                // SAFETY: `buf` is valid for writes of its length; the descriptor is open.
+                let rc = unsafe {
+                    libc::syscall(
+                        libc::SYS_getdents64,
+                        self.fd.as_raw_fd(),
+                        self.buf.as_mut_ptr(),
+                        self.buf.len(),
+                    )
+                };
+                if rc < 0 {
+                    let err = io::Error::last_os_error();
+                    if err.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(err);
+                }
+                if rc == 0 {
+                    return Ok(None);
+                }
+                self.pos = 0;
+                self.len = rc as usize;
+            }
+            // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name NUL-ended.
+            let rec = &self.buf[self.pos..self.len];
+            if rec.len() < 19 {
+                return Err(io::Error::from(io::ErrorKind::InvalidData));
+            }
+            let reclen = usize::from(u16::from_ne_bytes([rec[16], rec[17]]));
+            if reclen < 19 || reclen > rec.len() {
+                return Err(io::Error::from(io::ErrorKind::InvalidData));
+            }
+            let d_type = rec[18];
+            let name_field = &rec[19..reclen];
+            let name = &name_field[..name_field.iter().position(|&b| b == 0).unwrap_or(0)];
+            self.pos += reclen;
+            if name.is_empty() || name == b"." || name == b".." {
+                continue;
+            }
+            let kind = match d_type {
+                libc::DT_DIR => EntryType::Dir,
+                libc::DT_LNK => EntryType::Symlink,
+                libc::DT_UNKNOWN => EntryType::Unknown,
+                _ => EntryType::Other,
+            };
+            return Ok(Some((std::ffi::OsString::from_vec(name.to_vec()), kind)));
+        }
     }
 }

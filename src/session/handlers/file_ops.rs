@@ -1,12 +1,8 @@
 //! Commands on files and directories that need no data connection: MKD, RMD, DELE, RNFR/RNTO,
 //! SIZE, MDTM, MFMT, SITE.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::time::{Duration, UNIX_EPOCH};
-
 use crate::error::{FtpError, FtpResult};
-use crate::fs::jail::{Access, JailedPath};
+use crate::fs::jail::JailedPath;
 use crate::fs::listing;
 use crate::protocol::command::SiteArg;
 use crate::protocol::reply::{codes, quote_path, Reply};
@@ -31,7 +27,7 @@ pub fn rmd(s: &mut Session, arg: &[u8]) -> FtpResult {
 
 pub fn dele(s: &mut Session, arg: &[u8]) -> FtpResult {
     let path = s.resolve_entry(arg)?;
-    if fs::symlink_metadata(path.host())?.is_dir() {
+    if path.stat_entry()?.is_dir() {
         return Err(FtpError::Io(std::io::ErrorKind::IsADirectory.into()));
     }
     path.remove_file()?;
@@ -43,7 +39,7 @@ pub fn dele(s: &mut Session, arg: &[u8]) -> FtpResult {
 
 pub fn rnfr(s: &mut Session, arg: &[u8]) -> FtpResult {
     let path = s.resolve_entry(arg)?;
-    fs::symlink_metadata(path.host())?;
+    path.stat_entry()?;
     s.state.rename_from = Some(path);
     Ok(Reply::new(codes::PENDING_FURTHER_INFO, "Ready for RNTO."))
 }
@@ -58,28 +54,24 @@ pub fn rnto(s: &mut Session, from: Option<JailedPath>, arg: &[u8]) -> FtpResult 
 /// SIZE (RFC 3659 4): the size on disk. In TYPE A we still give the binary size, as vsftpd
 /// does: clients use it for progress, and counting line ends would mean reading the file.
 pub fn size(s: &mut Session, arg: &[u8]) -> FtpResult {
-    let meta = fs::metadata(s.resolve(arg)?.host())?;
+    let meta = s.resolve(arg)?.stat()?;
     if !meta.is_file() {
         return Err(FtpError::NotAPlainFile);
     }
-    Ok(Reply::new(codes::FILE_STATUS, meta.len().to_string()))
+    Ok(Reply::new(codes::FILE_STATUS, meta.size.to_string()))
 }
 
 pub fn mdtm(s: &mut Session, arg: &[u8]) -> FtpResult {
-    let meta = fs::metadata(s.resolve(arg)?.host())?;
-    let info = listing::EntryInfo::from_metadata(&meta);
-    Ok(Reply::new(codes::FILE_STATUS, listing::mdtm(info.mtime)))
+    let meta = s.resolve(arg)?.stat()?;
+    Ok(Reply::new(codes::FILE_STATUS, listing::mdtm(meta.mtime)))
 }
 
 /// MFMT (draft-somers-ftp-mfxx): set the modification time, as FileZilla does after an upload.
+/// Set on the entry by name in its held directory, never opened: works on a file nobody may
+/// read, and a FIFO or device is not touched.
 pub fn mfmt(s: &mut Session, unix_secs: i64, arg: &[u8]) -> FtpResult {
     let path = not_the_root(s.resolve(arg)?)?;
-    let time = if unix_secs >= 0 {
-        UNIX_EPOCH + Duration::from_secs(unix_secs.unsigned_abs())
-    } else {
-        UNIX_EPOCH - Duration::from_secs(unix_secs.unsigned_abs())
-    };
-    path.open(Access::Read)?.set_modified(time)?;
+    path.set_mtime(unix_secs)?;
     let mut text = format!("Modify={}; ", listing::mdtm(unix_secs)).into_bytes();
     text.extend_from_slice(&path.virtual_path().to_bytes());
     Ok(Reply::new(codes::FILE_STATUS, text))
@@ -93,9 +85,9 @@ pub fn site(s: &mut Session, arg: SiteArg) -> FtpResult {
                 return Err(FtpError::ReadOnly);
             }
             let path = not_the_root(s.resolve(&path)?)?;
-            // No set-user-ID, set-group-ID or sticky bits from a client.
-            path.open(Access::Read)?
-                .set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
+            // No set-user-ID, set-group-ID or sticky bits from a client. Never opened (so
+            // `SITE CHMOD 000` can be undone by a server that is not root).
+            path.set_mode(mode & 0o777)?;
             Ok(Reply::new(codes::OK, "SITE CHMOD command ok."))
         }
         SiteArg::Umask(_) | SiteArg::Unknown(_) => Ok(Reply::new(
@@ -105,10 +97,10 @@ pub fn site(s: &mut Session, arg: SiteArg) -> FtpResult {
     }
 }
 
-/// The served directory itself is not the client's to change: `SITE CHMOD 0 /` would lock
-/// every session out.
+/// The served directory itself (also through a link to it) is not the client's to change:
+/// `SITE CHMOD 0 /` would lock every session out.
 fn not_the_root(path: JailedPath) -> Result<JailedPath, FtpError> {
-    if path.virtual_path().is_root() {
+    if path.virtual_path().is_root() || path.is_jail_root() {
         return Err(FtpError::Io(std::io::ErrorKind::PermissionDenied.into()));
     }
     Ok(path)

@@ -1,16 +1,16 @@
 //! LIST, NLST, MLSD, MLST and STAT with a path. Directories are streamed entry by entry (one
-//! `readdir` pass, one `lstat` per entry, one buffered writer), so a directory of any size lists
-//! in constant memory.
+//! getdents pass on the directory's own descriptor, one `fstatat` per entry, one buffered
+//! writer), so a directory of any size lists in constant memory.
 
 use std::ffi::OsString;
-use std::fs;
 use std::io::{BufWriter, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{FtpError, FtpResult};
-use crate::fs::jail::{JailedPath, RESERVED_PREFIX};
-use crate::fs::listing::{self, EntryInfo, EntryKind, Glob, MlsxRole, GLOB_STEP_BUDGET};
+use crate::fs::jail::{JailedPath, Listing, RESERVED_PREFIX};
+use crate::fs::listing::{self, EntryInfo, Glob, MlsxRole, GLOB_STEP_BUDGET};
 use crate::net::transfer::{Flow, TransferError};
+use crate::os::sys::EntryType;
 use crate::protocol::command::ListArg;
 use crate::protocol::reply::{codes, Reply};
 use crate::session::Session;
@@ -44,25 +44,19 @@ struct Shown {
     link_target: Option<OsString>,
 }
 
-fn examine(
-    s: &Session,
-    dir: &JailedPath,
-    name: OsString,
-    format: Format,
-    show_hidden: bool,
-) -> Option<Shown> {
+fn examine(listing: &Listing, name: OsString, format: Format, show_hidden: bool) -> Option<Shown> {
     if !visible(&name, show_hidden) {
         return None;
     }
-    let child = dir.child(&name);
-    let mut info = EntryInfo::from_metadata(&fs::symlink_metadata(child.host()).ok()?);
+    let mut info = listing.stat(&name).ok()?;
     let mut link_target = None;
-    if info.kind == EntryKind::Symlink {
-        link_target = Some(s.ctx.jail.link_target_inside(&child)?);
+    if info.is_symlink() {
+        let target = listing.link_target(&name)?;
         if format == Format::Machine {
             // MLSD shows a link as what it points at (RFC 3659 has no link type).
-            info = EntryInfo::from_metadata(&fs::metadata(child.host()).ok()?);
+            info = target.stat;
         }
+        link_target = Some(target.shown);
     }
     Some(Shown {
         name,
@@ -76,20 +70,24 @@ fn visible(name: &std::ffi::OsStr, show_hidden: bool) -> bool {
     !(bytes.starts_with(RESERVED_PREFIX) || (bytes.first() == Some(&b'.') && !show_hidden))
 }
 
-/// NLST needs no `lstat`: the entry type from `readdir` tells symlinks apart, and only those
+/// NLST needs no `fstatat`: the entry type from getdents tells symlinks apart, and only those
 /// need a look (whether they stay inside the jail). Halves NLST time on a large directory.
 fn shown_name_only(
-    s: &Session,
-    dir: &JailedPath,
-    entry: &fs::DirEntry,
+    listing: &Listing,
+    name: OsString,
+    kind: EntryType,
     show_hidden: bool,
 ) -> Option<OsString> {
-    let name = entry.file_name();
     if !visible(&name, show_hidden) {
         return None;
     }
-    if entry.file_type().map_or(true, |t| t.is_symlink()) {
-        s.ctx.jail.link_target_inside(&dir.child(&name))?;
+    let is_link = match kind {
+        EntryType::Symlink => true,
+        EntryType::Unknown => listing.stat(&name).map_or(true, |m| m.is_symlink()),
+        EntryType::Dir | EntryType::Other => false,
+    };
+    if is_link {
+        listing.link_target(&name)?;
     }
     Some(name)
 }
@@ -114,10 +112,11 @@ fn format_line(s: &Session, shown: &Shown, format: Format, now: i64) -> Vec<u8> 
     }
 }
 
-/// Streams the lines for `dir` into `out`, looking at the control connection now and then.
+/// Streams the lines for the listed directory into `out`, looking at the control connection
+/// now and then.
 fn write_directory(
     s: &mut Session,
-    dir: &JailedPath,
+    listing: &mut Listing,
     format: Format,
     show_hidden: bool,
     glob: Option<&Glob>,
@@ -127,19 +126,17 @@ fn write_directory(
     let limit = s.ctx.config.max_list_entries;
     let mut count = 0u64;
     let mut glob_steps = 0u64;
-    for (seen, entry) in fs::read_dir(dir.host())
-        .map_err(TransferError::Disk)?
-        .enumerate()
-    {
-        let Ok(entry) = entry else { continue };
+    let mut seen = 0usize;
+    while let Some((name, kind)) = listing.next_entry().map_err(TransferError::Disk)? {
         if seen.is_multiple_of(WATCH_EVERY) && s.watch_control(count) == Flow::Abort {
             return Err(TransferError::Aborted);
         }
+        seen += 1;
         if count >= limit {
             return Err(TransferError::Failed(FtpError::ListingTooLong(limit)));
         }
         if let Some(glob) = glob {
-            if !glob.matches(entry.file_name().as_encoded_bytes(), &mut glob_steps) {
+            if !glob.matches(name.as_encoded_bytes(), &mut glob_steps) {
                 if glob_steps > GLOB_STEP_BUDGET {
                     return Err(TransferError::Failed(FtpError::PatternTooCostly));
                 }
@@ -147,7 +144,7 @@ fn write_directory(
             }
         }
         let mut line = if format == Format::NamesOnly {
-            let Some(name) = shown_name_only(s, dir, &entry, show_hidden) else {
+            let Some(name) = shown_name_only(listing, name, kind, show_hidden) else {
                 continue;
             };
             // A pattern's matches go back with the directory as the client wrote it, ready
@@ -156,7 +153,7 @@ fn write_directory(
             line.extend_from_slice(name.as_encoded_bytes());
             line
         } else {
-            let Some(shown) = examine(s, dir, entry.file_name(), format, show_hidden) else {
+            let Some(shown) = examine(listing, name, format, show_hidden) else {
                 continue;
             };
             format_line(s, &shown, format, now)
@@ -168,42 +165,49 @@ fn write_directory(
     Ok(count)
 }
 
-/// What LIST/NLST name: an existing path, or (when none exists under that name) a directory
-/// and a pattern for its last component.
-fn resolve_listing(s: &Session, given: &[u8]) -> Result<(JailedPath, Option<Glob>), FtpError> {
-    match s.resolve(given) {
-        Ok(path) => Ok((path, None)),
-        Err(FtpError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            match Glob::parse(given) {
-                Some(glob) => Ok((s.resolve(glob.dir())?, Some(glob))),
-                None => Err(FtpError::Io(e)),
+/// What LIST/NLST name: an existing path (with its directory opened for reading when it is
+/// one), or (when none exists under that name) a directory and a pattern for its last
+/// component.
+type Listed = (JailedPath, Option<Listing>, Option<Glob>);
+
+fn resolve_listing(s: &Session, given: &[u8]) -> Result<Listed, FtpError> {
+    match s.ctx.jail.list(&s.virtual_path(given)?) {
+        Ok((path, listing)) => Ok((path, listing, None)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match Glob::parse(given) {
+            Some(glob) => {
+                let (path, listing) = s.ctx.jail.list(&s.virtual_path(glob.dir())?)?;
+                Ok((path, listing, Some(glob)))
             }
-        }
-        Err(e) => Err(e),
+            None => Err(FtpError::Io(e)),
+        },
+        Err(e) => Err(FtpError::Io(e)),
     }
 }
 
 fn list_over_data(s: &mut Session, arg: &ListArg, format: Format) -> FtpResult {
-    let (path, glob) = resolve_listing(s, arg.path.as_deref().unwrap_or(b"."))?;
-    let meta = fs::metadata(path.host())?;
+    let (path, listing, glob) = resolve_listing(s, arg.path.as_deref().unwrap_or(b"."))?;
+    let meta = path.stat()?;
     let show_hidden = arg.all() || s.ctx.config.show_dotfiles;
     let name_as_given = arg.path.clone().unwrap_or_default();
     let started = std::time::Instant::now();
     let preliminary = Reply::new(codes::OPENING_DATA, "Here comes the directory listing.");
+    let mut listing = listing;
     let outcome = over_data_connection(s, preliminary, |s, data| {
         let mut out = BufWriter::with_capacity(LISTING_BUFFER, data);
-        let count = if meta.is_dir() {
-            write_directory(s, &path, format, show_hidden, glob.as_ref(), &mut out)?
-        } else {
-            let info = EntryInfo::from_metadata(&meta);
-            let line = match format {
-                Format::NamesOnly => name_as_given.clone(),
-                _ => listing::list_line(path.virtual_path().file_name(), &info, None, now()),
-            };
-            out.write_all(&line)
-                .and_then(|_| out.write_all(b"\r\n"))
-                .map_err(TransferError::Network)?;
-            1
+        let count = match listing.as_mut() {
+            Some(listing) => {
+                write_directory(s, listing, format, show_hidden, glob.as_ref(), &mut out)?
+            }
+            None => {
+                let line = match format {
+                    Format::NamesOnly => name_as_given.clone(),
+                    _ => listing::list_line(path.virtual_path().file_name(), &meta, None, now()),
+                };
+                out.write_all(&line)
+                    .and_then(|_| out.write_all(b"\r\n"))
+                    .map_err(TransferError::Network)?;
+                1
+            }
         };
         out.flush().map_err(TransferError::Network)?;
         Ok(count)
@@ -224,14 +228,14 @@ pub fn nlst(s: &mut Session, arg: &ListArg) -> FtpResult {
 
 /// MLSD (RFC 3659 7): every entry (dot files too), plus `cdir` and `pdir`. A file is an error.
 pub fn mlsd(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
-    let path = s.resolve(arg.unwrap_or(b"."))?;
-    let meta = fs::metadata(path.host())?;
-    if !meta.is_dir() {
+    let (path, listing) = s.ctx.jail.list(&s.virtual_path(arg.unwrap_or(b"."))?)?;
+    let Some(mut listing) = listing else {
         return Err(FtpError::Parse(
             crate::protocol::command::ParseError::BadArgument("MLSD needs a directory"),
         ));
-    }
-    let parent_meta = fs::metadata(s.ctx.jail.resolve(&path.virtual_path().parent())?.host())?;
+    };
+    let meta = path.stat()?;
+    let parent_meta = s.ctx.jail.resolve(&path.virtual_path().parent())?.stat()?;
     let started = std::time::Instant::now();
     let preliminary = Reply::new(codes::OPENING_DATA, "Here comes the directory listing.");
     let outcome = over_data_connection(s, preliminary, |s, data| {
@@ -240,17 +244,11 @@ pub fn mlsd(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
             (&b"."[..], &meta, MlsxRole::Current),
             (b"..", &parent_meta, MlsxRole::Parent),
         ] {
-            let mut line = listing::mlsx_line(
-                name,
-                &EntryInfo::from_metadata(m),
-                role,
-                s.state.facts,
-                s.writable(),
-            );
+            let mut line = listing::mlsx_line(name, m, role, s.state.facts, s.writable());
             line.extend_from_slice(b"\r\n");
             out.write_all(&line).map_err(TransferError::Network)?;
         }
-        let count = write_directory(s, &path, Format::Machine, true, None, &mut out)?;
+        let count = write_directory(s, &mut listing, Format::Machine, true, None, &mut out)?;
         out.flush().map_err(TransferError::Network)?;
         Ok(count)
     });
@@ -260,7 +258,7 @@ pub fn mlsd(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
 /// MLST (RFC 3659 7): the facts of one path, on the control connection.
 pub fn mlst(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
     let path = s.resolve(arg.unwrap_or(b"."))?;
-    let info = EntryInfo::from_metadata(&fs::metadata(path.host())?);
+    let info = path.stat()?;
     let shown_path = path.virtual_path().to_bytes();
     let mut line = b" ".to_vec();
     // The root can be listed but never renamed or deleted: its facts are those of a cdir.
@@ -289,15 +287,22 @@ pub fn mlst(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
 /// STAT with a path: the LIST lines over the control connection (213 for a file, 212 for a
 /// directory), as Cyberduck expects. Bounded, since the reply is built in memory.
 pub fn stat(s: &mut Session, arg: &ListArg) -> FtpResult {
-    let path = s.resolve(arg.path.as_deref().unwrap_or(b"."))?;
-    let meta = fs::metadata(path.host())?;
+    let (path, listing) = s
+        .ctx
+        .jail
+        .list(&s.virtual_path(arg.path.as_deref().unwrap_or(b"."))?)?;
+    let meta = path.stat()?;
     let now = now();
     let show_hidden = arg.all() || s.ctx.config.show_dotfiles;
     let mut lines = Vec::new();
-    let code = if meta.is_dir() {
-        for entry in fs::read_dir(path.host())?.take(MAX_STAT_LINES) {
-            let entry = entry?;
-            if let Some(shown) = examine(s, &path, entry.file_name(), Format::Long, show_hidden) {
+    let code = if let Some(mut listing) = listing {
+        let mut seen = 0;
+        while let Some((name, _)) = listing.next_entry()? {
+            if seen == MAX_STAT_LINES {
+                break;
+            }
+            seen += 1;
+            if let Some(shown) = examine(&listing, name, Format::Long, show_hidden) {
                 let mut line = b" ".to_vec();
                 line.extend(format_line(s, &shown, Format::Long, now));
                 lines.push(line);
@@ -308,7 +313,7 @@ pub fn stat(s: &mut Session, arg: &ListArg) -> FtpResult {
         let mut line = b" ".to_vec();
         line.extend(listing::list_line(
             path.virtual_path().file_name(),
-            &EntryInfo::from_metadata(&meta),
+            &meta,
             None,
             now,
         ));

@@ -34,7 +34,7 @@ pub fn pass(s: &mut Session, password: &[u8]) -> FtpResult {
     let started = Instant::now();
     match auth::authenticate(&s.ctx.config, &s.ctx.file_accounts(), &name, password) {
         Some(user) => {
-            log::debug!("login: {} user={}", s.peer, user.name);
+            log::info!("login: {} user={}", s.peer, user.name);
             s.state.login = Login::LoggedIn(user);
             Ok(Reply::new(codes::LOGGED_IN, "Login successful."))
         }

@@ -14,7 +14,7 @@ pub fn pwd(s: &mut Session) -> FtpResult {
 /// symlinks inside the jail), as a shell's logical `pwd` does.
 pub fn cwd(s: &mut Session, arg: &[u8]) -> FtpResult {
     let target = s.resolve(arg)?;
-    if !std::fs::metadata(target.host())?.is_dir() {
+    if !target.stat()?.is_dir() {
         return Err(FtpError::Io(std::io::ErrorKind::NotADirectory.into()));
     }
     s.state.cwd = target.virtual_path().clone();

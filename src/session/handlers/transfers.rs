@@ -237,7 +237,7 @@ fn receive_into(
 pub fn stor(s: &mut Session, arg: &[u8]) -> FtpResult {
     let offset = std::mem::take(&mut s.state.restart_offset);
     let path = s.resolve_entry(arg)?;
-    if std::fs::symlink_metadata(path.host()).is_ok_and(|m| m.is_dir()) {
+    if path.stat_entry().is_ok_and(|m| m.is_dir()) {
         return Err(FtpError::Io(io::ErrorKind::IsADirectory.into()));
     }
     if offset > 0 {

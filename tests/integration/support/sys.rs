@@ -100,3 +100,100 @@ pub fn set_pipe_size(fd: &impl AsRawFd, bytes: libc::c_int) {
     let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) };
     assert!(rc >= 0, "F_SETPIPE_SZ: {}", io::Error::last_os_error());
 }
+
+/// renameat2(RENAME_EXCHANGE): swaps two names atomically (the race tests flip a directory and
+/// a symlink with it). Errors are returned, not asserted: the flipping thread just goes on.
+pub fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    let a = CString::new(a.as_os_str().as_bytes()).expect("no NUL in a temp path");
+    let b = CString::new(b.as_os_str().as_bytes()).expect("no NUL in a temp path");
+    // SAFETY: both are NUL-terminated paths that live across the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Mounts a fresh tmpfs on `target` (root only; fails with EPERM elsewhere).
+pub fn mount_tmpfs(target: &Path) -> io::Result<()> {
+    let target = CString::new(target.as_os_str().as_bytes()).expect("no NUL in a temp path");
+    // SAFETY: every pointer is a NUL-terminated string that lives across the call; no data.
+    let rc = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Detaches whatever is mounted on `target` (lazily, so an open descriptor does not stop it).
+pub fn unmount(target: &Path) -> io::Result<()> {
+    let target = CString::new(target.as_os_str().as_bytes()).expect("no NUL in a temp path");
+    // SAFETY: `target` is a NUL-terminated path that lives across the call.
+    let rc = unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The calling thread's kernel id (to look at its state under /proc).
+pub fn thread_id() -> i64 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    i64::from(unsafe { libc::gettid() })
+}
+
+/// fcntl's F_SETSIG (Linux), which the libc crate does not name.
+const F_SETSIG: libc::c_int = 10;
+
+/// Takes a write lease on `file` (fcntl F_SETLEASE F_WRLCK): any open of the file by someone
+/// else now breaks the lease; a non-blocking open fails with EWOULDBLOCK meanwhile. The break
+/// notice is sent as SIGURG, which is ignored by default, so the test process is not killed.
+pub fn take_write_lease(file: &impl AsRawFd) -> io::Result<()> {
+    // SAFETY: fcntl on an open descriptor with integer arguments; no memory is passed.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), F_SETSIG, libc::SIGURG) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Drops the calling THREAD (not the process) to `uid`/`gid` with no supplementary groups:
+/// the raw system calls change one thread's credentials, unlike the libc wrappers, which
+/// change every thread's. Threads it starts afterwards inherit them, so a test server started
+/// from it runs as that user while the rest of the test process stays root.
+pub fn drop_thread_credentials(uid: u32, gid: u32) {
+    // SAFETY: raw credential system calls with integer arguments and a null group list of
+    // length zero; they touch no memory of ours.
+    let rc = unsafe { libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) };
+    assert_eq!(rc, 0, "setgroups: {}", io::Error::last_os_error());
+    // SAFETY: as above.
+    let rc = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
+    assert_eq!(rc, 0, "setresgid: {}", io::Error::last_os_error());
+    // SAFETY: as above.
+    let rc = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
+    assert_eq!(rc, 0, "setresuid: {}", io::Error::last_os_error());
+}
