@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use crate::fs::jail::PathError;
+use crate::fs::jail::{NotARegularFile, PathError};
 use crate::protocol::command::ParseError;
 use crate::protocol::reply::{codes, Reply};
 
@@ -44,6 +44,11 @@ pub enum FtpError {
 
 impl From<io::Error> for FtpError {
     fn from(e: io::Error) -> FtpError {
+        if e.get_ref()
+            .is_some_and(|inner| inner.is::<NotARegularFile>())
+        {
+            return FtpError::NotAPlainFile;
+        }
         FtpError::Io(e)
     }
 }
@@ -170,6 +175,16 @@ mod tests {
         assert_eq!(code(io::ErrorKind::Other), 451);
         assert_eq!(code(io::ErrorKind::WouldBlock), 450);
         assert_eq!(code(io::ErrorKind::Unsupported), 550);
+    }
+
+    #[test]
+    fn not_a_regular_file_is_typed_not_any_invalid_input() {
+        let typed = FtpError::from(crate::fs::jail::not_a_regular_file());
+        assert!(matches!(typed, FtpError::NotAPlainFile), "{typed:?}");
+        assert_eq!(typed.to_reply().code, 550);
+        assert_eq!(typed.to_string(), "Not a plain file.");
+        let other = FtpError::from(io::Error::new(io::ErrorKind::InvalidInput, "bad"));
+        assert!(matches!(other, FtpError::Io(_)), "{other:?}");
     }
 
     #[test]

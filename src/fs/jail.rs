@@ -174,8 +174,23 @@ fn outside() -> io::Error {
     )
 }
 
-fn not_a_regular_file() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
+/// What an `io::Error` carries when an operation found something other than a regular file
+/// (a directory, FIFO, device or socket) where it needs one. A type of its own rather than a
+/// bare `ErrorKind`, so that error.rs can tell it (550 "Not a plain file") from any other
+/// invalid input.
+#[derive(Debug)]
+pub struct NotARegularFile;
+
+impl std::fmt::Display for NotARegularFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not a regular file")
+    }
+}
+
+impl std::error::Error for NotARegularFile {}
+
+pub(crate) fn not_a_regular_file() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, NotARegularFile)
 }
 
 /// How a resolution treats the last component.

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::fs::jail::{Access, JailedPath, OpenDir, RESERVED_PREFIX};
+use crate::fs::jail::{not_a_regular_file, Access, JailedPath, OpenDir, RESERVED_PREFIX};
 use crate::os::sys;
 use crate::protocol::command::TransferType;
 
@@ -312,10 +312,6 @@ pub fn open_for_download(path: &JailedPath) -> io::Result<File> {
         return Err(not_a_regular_file());
     }
     Ok(file)
-}
-
-fn not_a_regular_file() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
 }
 
 /// Opens a file to write in place: REST+STOR (an existing file, resumed) and APPE (created if

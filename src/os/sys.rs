@@ -24,16 +24,23 @@ fn poll_one(fd: RawFd, millis: i32) -> io::Result<bool> {
 }
 
 fn poll_for(fd: RawFd, events: libc::c_short, millis: i32) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
+    let mut fds = [libc::pollfd {
         fd,
         events,
         revents: 0,
-    };
+    }];
+    Ok(poll(&mut fds, millis)? > 0)
+}
+
+/// poll(2) over `fds`, retried when a signal interrupts it (with the same timeout: callers
+/// keep their own deadlines). Returns how many entries have events.
+fn poll(fds: &mut [libc::pollfd], millis: i32) -> io::Result<usize> {
     loop {
-        // SAFETY: `pfd` is a valid, initialised pollfd and we pass a count of exactly one.
-        let rc = unsafe { libc::poll(&mut pfd, 1, millis) };
+        // SAFETY: `fds` is an initialised slice of pollfds and we pass its length; poll
+        // ignores an entry whose fd is negative.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
         if rc >= 0 {
-            return Ok(rc > 0);
+            return Ok(rc as usize);
         }
         let err = io::Error::last_os_error();
         if err.kind() != io::ErrorKind::Interrupted {
@@ -83,22 +90,12 @@ pub fn wait_data_or_control(
             revents: 0,
         },
     ];
-    loop {
-        // SAFETY: `fds` is an initialised array of two pollfds and we pass its length; poll
-        // ignores an entry whose fd is negative.
-        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
-        if rc >= 0 {
-            let ready = |p: &libc::pollfd| p.revents != 0;
-            return Ok(Ready {
-                data: ready(&fds[0]),
-                control: ready(&fds[1]),
-            });
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
+    poll(&mut fds, millis)?;
+    let ready = |p: &libc::pollfd| p.revents != 0;
+    Ok(Ready {
+        data: ready(&fds[0]),
+        control: ready(&fds[1]),
+    })
 }
 
 /// Copies up to `count` bytes from `file` (at its current offset, which advances) to the socket

@@ -153,7 +153,7 @@ fn outcome_reply(
             log::debug!("{} data connection: {e}", s.peer);
             (0, Err(FtpError::TransferAborted))
         }
-        Err(TransferError::Disk(e)) => (0, Err(FtpError::Io(e))),
+        Err(TransferError::Disk(e)) => (0, Err(FtpError::from(e))),
     }
 }
 
@@ -164,40 +164,56 @@ fn mode_name(kind: TransferType) -> &'static str {
     }
 }
 
+/// The one skeleton of a file transfer (RETR, STOR, REST+STOR, APPE, STOU): the preliminary
+/// reply, the data connection, `copy` over it (which reports its progress for STAT and for
+/// the count of a transfer that fails midway), then the final reply with the transfer's log
+/// and xferlog lines.
+fn run_transfer(
+    s: &mut Session,
+    verb: &str,
+    path: &JailedPath,
+    preliminary: Vec<u8>,
+    done: Reply,
+    copy: impl FnOnce(&mut Session, &mut TcpStream, &Progress) -> Result<u64, TransferError>,
+) -> FtpResult {
+    let started = Instant::now();
+    let progress = Progress::default();
+    let outcome = over_data_connection(
+        s,
+        Reply::new(codes::OPENING_DATA, preliminary),
+        |s, data| copy(s, data, &progress),
+    );
+    finish(s, verb, path, started, &progress, outcome, done)
+}
+
+fn transfer_complete() -> Reply {
+    Reply::new(codes::CLOSING_DATA, "Transfer complete.")
+}
+
 pub fn retr(s: &mut Session, arg: &[u8]) -> FtpResult {
     let offset = std::mem::take(&mut s.state.restart_offset);
     let path = s.resolve(arg)?;
-    let mut file = transfer::open_for_download(&path).map_err(|e| match e.kind() {
-        io::ErrorKind::InvalidInput => FtpError::NotAPlainFile,
-        _ => FtpError::Io(e),
-    })?;
+    let mut file = transfer::open_for_download(&path)?;
     let size = file.metadata()?.len();
     if offset > size {
         return Err(FtpError::InvalidRestart);
     }
     file.seek(SeekFrom::Start(offset))?;
     let kind = s.state.transfer_type;
-    let preliminary = Reply::new(
-        codes::OPENING_DATA,
-        opening_text(kind, path.virtual_path().file_name(), Some(size - offset)),
-    );
-    let started = Instant::now();
-    let progress = Progress::default();
+    let preliminary = opening_text(kind, path.virtual_path().file_name(), Some(size - offset));
     let max_rate = s.ctx.config.max_rate;
-    let outcome = over_data_connection(s, preliminary, |s, data| {
-        let fd = data.as_raw_fd();
-        transfer::send(&mut file, data, kind, max_rate, |n| {
-            s.watch_transfer(progress.saw(n), fd, Interest::Writable)
-        })
-    });
-    finish(
+    run_transfer(
         s,
         "RETR",
         &path,
-        started,
-        &progress,
-        outcome,
-        Reply::new(codes::CLOSING_DATA, "Transfer complete."),
+        preliminary,
+        transfer_complete(),
+        |s, data, progress| {
+            let fd = data.as_raw_fd();
+            transfer::send(&mut file, data, kind, max_rate, |n| {
+                s.watch_transfer(progress.saw(n), fd, Interest::Writable)
+            })
+        },
     )
 }
 
@@ -209,6 +225,58 @@ fn opening_text(kind: TransferType, name: &[u8], size: Option<u64>) -> Vec<u8> {
     }
     text.push(b'.');
     text
+}
+
+/// Where an upload's bytes go, and what completing it means.
+enum Upload {
+    /// STOR: a new file that replaces the target only once complete.
+    Atomic(AtomicUpload),
+    /// REST+STOR (`cut_at_end`: the file then ends where the upload ended) and APPE: the
+    /// existing file, opened and positioned.
+    InPlace { file: File, cut_at_end: bool },
+    /// STOU: a new file under a unique name (removed again by [`stou`] if the upload fails).
+    Unique(File),
+}
+
+impl Upload {
+    fn file(&mut self) -> &mut File {
+        match self {
+            Upload::Atomic(upload) => upload.file(),
+            Upload::InPlace { file, .. } | Upload::Unique(file) => file,
+        }
+    }
+
+    /// The upload arrived complete: make it what the client asked for.
+    fn complete(self) -> io::Result<()> {
+        match self {
+            Upload::Atomic(upload) => upload.commit(),
+            Upload::InPlace {
+                mut file,
+                cut_at_end: true,
+            } => {
+                let end = file.stream_position()?;
+                file.set_len(end)
+            }
+            Upload::InPlace { .. } | Upload::Unique(_) => Ok(()),
+        }
+    }
+}
+
+/// Every upload (STOR, REST+STOR, APPE, STOU) on the transfer skeleton.
+fn receive_upload(
+    s: &mut Session,
+    verb: &str,
+    path: &JailedPath,
+    mut upload: Upload,
+    preliminary: Vec<u8>,
+    done: Reply,
+) -> FtpResult {
+    let kind = s.state.transfer_type;
+    run_transfer(s, verb, path, preliminary, done, |s, data, progress| {
+        let n = receive_into(s, data, upload.file(), kind, progress)?;
+        upload.complete().map_err(TransferError::Disk)?;
+        Ok(n)
+    })
 }
 
 /// Receives into `file` and, for an upload, checks that the client is still there: a data
@@ -234,6 +302,10 @@ fn receive_into(
     Ok(n)
 }
 
+fn upload_opening_text(s: &Session, path: &JailedPath) -> Vec<u8> {
+    opening_text(s.state.transfer_type, path.virtual_path().file_name(), None)
+}
+
 pub fn stor(s: &mut Session, arg: &[u8]) -> FtpResult {
     let offset = std::mem::take(&mut s.state.restart_offset);
     let path = s.resolve_entry(arg)?;
@@ -243,123 +315,59 @@ pub fn stor(s: &mut Session, arg: &[u8]) -> FtpResult {
     if offset > 0 {
         return stor_resume(s, s.resolve_in_place(arg)?, offset);
     }
-    let kind = s.state.transfer_type;
-    let mut upload = AtomicUpload::create(&path, s.ctx.config.unnamed_uploads)?;
-    let preliminary = Reply::new(
-        codes::OPENING_DATA,
-        opening_text(kind, path.virtual_path().file_name(), None),
-    );
-    let started = Instant::now();
-    let progress = Progress::default();
-    let outcome = over_data_connection(s, preliminary, |s, data| {
-        let n = receive_into(s, data, upload.file(), kind, &progress)?;
-        upload.commit().map_err(TransferError::Disk)?;
-        Ok(n)
-    });
-    finish(
-        s,
-        "STOR",
-        &path,
-        started,
-        &progress,
-        outcome,
-        Reply::new(codes::CLOSING_DATA, "Transfer complete."),
-    )
+    let upload = AtomicUpload::create(&path, s.ctx.config.unnamed_uploads)?;
+    let preliminary = upload_opening_text(s, &path);
+    let done = transfer_complete();
+    receive_upload(s, "STOR", &path, Upload::Atomic(upload), preliminary, done)
 }
 
 /// REST + STOR: resume an upload in place from `offset` (what resume means; not atomic).
 /// Nothing is cut before the data has arrived: the file keeps its old tail until the upload
 /// completes, and only then ends where the upload ended.
 fn stor_resume(s: &mut Session, path: JailedPath, offset: u64) -> FtpResult {
-    let mut file = open_in_place(&path, false).map_err(|e| match e {
+    let mut file = transfer::open_in_place(&path, false).map_err(|e| match e.kind() {
         // Resuming a file that does not exist: the offset is past its end.
-        FtpError::Io(e) if e.kind() == io::ErrorKind::NotFound => FtpError::InvalidRestart,
-        other => other,
+        io::ErrorKind::NotFound => FtpError::InvalidRestart,
+        _ => FtpError::from(e),
     })?;
     if offset > file.metadata()?.len() {
         return Err(FtpError::InvalidRestart);
     }
     file.seek(SeekFrom::Start(offset))?;
-    receive_in_place(s, "STOR", &path, file, true)
+    let upload = Upload::InPlace {
+        file,
+        cut_at_end: true,
+    };
+    let preliminary = upload_opening_text(s, &path);
+    receive_upload(s, "STOR", &path, upload, preliminary, transfer_complete())
 }
 
 /// APPE: append in place (creating the file if needed).
 pub fn appe(s: &mut Session, arg: &[u8]) -> FtpResult {
     s.state.restart_offset = 0;
     let path = s.resolve_in_place(arg)?;
-    let file = open_in_place(&path, true)?;
-    receive_in_place(s, "APPE", &path, file, false)
-}
-
-fn open_in_place(path: &JailedPath, append: bool) -> Result<File, FtpError> {
-    transfer::open_in_place(path, append).map_err(|e| match e.kind() {
-        io::ErrorKind::InvalidInput => FtpError::NotAPlainFile,
-        _ => FtpError::Io(e),
-    })
-}
-
-/// The upload of REST+STOR and APPE, into a file already opened and positioned. With
-/// `cut_at_end`, a completed upload also ends the file where the upload ended.
-fn receive_in_place(
-    s: &mut Session,
-    verb: &str,
-    path: &JailedPath,
-    mut file: File,
-    cut_at_end: bool,
-) -> FtpResult {
-    let kind = s.state.transfer_type;
-    let preliminary = Reply::new(
-        codes::OPENING_DATA,
-        opening_text(kind, path.virtual_path().file_name(), None),
-    );
-    let started = Instant::now();
-    let progress = Progress::default();
-    let outcome = over_data_connection(s, preliminary, |s, data| {
-        let n = receive_into(s, data, &mut file, kind, &progress)?;
-        if cut_at_end {
-            let end = file.stream_position().map_err(TransferError::Disk)?;
-            file.set_len(end).map_err(TransferError::Disk)?;
-        }
-        Ok(n)
-    });
-    finish(
-        s,
-        verb,
-        path,
-        started,
-        &progress,
-        outcome,
-        Reply::new(codes::CLOSING_DATA, "Transfer complete."),
-    )
+    let upload = Upload::InPlace {
+        file: transfer::open_in_place(&path, true)?,
+        cut_at_end: false,
+    };
+    let preliminary = upload_opening_text(s, &path);
+    receive_upload(s, "APPE", &path, upload, preliminary, transfer_complete())
 }
 
 /// STOU: store under a new name in the working directory that cannot collide with any file.
 pub fn stou(s: &mut Session) -> FtpResult {
     s.state.restart_offset = 0;
     let dir = s.resolve(b".")?;
-    let (mut file, path) = transfer::create_unique(&dir)?;
+    let (file, path) = transfer::create_unique(&dir)?;
     let mut preliminary = b"FILE: ".to_vec();
     preliminary.extend_from_slice(path.virtual_path().file_name());
-    let kind = s.state.transfer_type;
-    let started = Instant::now();
-    let progress = Progress::default();
-    let outcome = over_data_connection(
-        s,
-        Reply::new(codes::OPENING_DATA, preliminary),
-        |s, data| receive_into(s, data, &mut file, kind, &progress),
-    );
-    if outcome.is_err() {
+    let done = Reply::new(codes::FILE_ACTION_OK, "Transfer complete.");
+    let result = receive_upload(s, "STOU", &path, Upload::Unique(file), preliminary, done);
+    // Anything but the final positive reply (426 included) means no complete upload.
+    if !matches!(&result, Ok(reply) if reply.code < 400) {
         let _ = path.remove_file();
     }
-    finish(
-        s,
-        "STOU",
-        &path,
-        started,
-        &progress,
-        outcome,
-        Reply::new(codes::FILE_ACTION_OK, "Transfer complete."),
-    )
+    result
 }
 
 /// REST (RFC 3659 5): the offset for the next RETR/STOR/APPE. Refused in TYPE A, where byte
