@@ -3,6 +3,7 @@
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -12,20 +13,21 @@ use crate::support::{Client, TestServer};
 /// A passive range of `len` ports that were free a moment ago (the test binds and releases
 /// them, so another process would have to grab one in between to disturb the test).
 fn free_range(len: u16) -> RangeInclusive<u16> {
-    for _ in 0..50 {
-        let first = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = first.local_addr().unwrap().port();
-        if base.checked_add(len).is_none() {
-            continue;
-        }
-        let rest: Vec<_> = (1..len)
+    // Below the kernel's ephemeral range (32768-60999 by default): there, any test's outgoing
+    // connection may take a port of the range as its source port between this check and the
+    // server's bind, and a PASV would then get 425 for a reason the test does not mean.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let spread = (std::process::id() % 400) as u16 * 25;
+    for _ in 0..200 {
+        let base = 20_000 + (spread + NEXT.fetch_add(len, Ordering::Relaxed)) % 10_000;
+        let held: Vec<_> = (0..len)
             .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
             .collect();
-        if rest.len() == usize::from(len - 1) {
+        if held.len() == usize::from(len) {
             return base..=base + len - 1;
         }
     }
-    panic!("no {len} consecutive free ports on 127.0.0.1");
+    panic!("no {len} consecutive free ports on 127.0.0.1 between 20000 and 30000");
 }
 
 /// An anonymous session from the loopback address `from` (127.0.0.x plays another host).
