@@ -800,14 +800,15 @@ impl FileStat {
 }
 
 impl From<&libc::stat> for FileStat {
-    // st_nlink is u64 on x86_64 but u32 on other Linux targets.
+    // st_nlink is u64 on x86_64 but u32 on other Linux targets, and st_mtime is 32 bits on
+    // 32-bit musl targets (armv7): widen both.
     #[allow(clippy::unnecessary_cast)]
     fn from(st: &libc::stat) -> FileStat {
         FileStat {
             mode: st.st_mode,
             nlink: st.st_nlink as u64,
             size: st.st_size as u64,
-            mtime: st.st_mtime,
+            mtime: st.st_mtime as i64,
             dev: st.st_dev,
             ino: st.st_ino,
         }
@@ -869,6 +870,8 @@ pub fn read_link_fd(link: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
 
 /// Sets the modification time of `name` in `dir` (the access time is left alone), never
 /// following a symlink there and without opening the file.
+// time_t is i64 here but i32 on 32-bit musl targets: the conversion is not useless there.
+#[allow(clippy::useless_conversion)]
 pub fn set_mtime_at(dir: BorrowedFd<'_>, name: &OsStr, mtime: i64) -> io::Result<()> {
     let name = c_name(name)?;
     let times = [
@@ -877,7 +880,10 @@ pub fn set_mtime_at(dir: BorrowedFd<'_>, name: &OsStr, mtime: i64) -> io::Result
             tv_nsec: libc::UTIME_OMIT,
         },
         libc::timespec {
-            tv_sec: mtime as libc::time_t,
+            // 32 bits on 32-bit musl targets: a time that does not fit is refused, not wrapped.
+            tv_sec: mtime
+                .try_into()
+                .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?,
             tv_nsec: 0,
         },
     ];
