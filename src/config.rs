@@ -95,6 +95,32 @@ pub struct Config {
     /// Active-mode data connections come from the control connection's local port minus one,
     /// RFC 959's port 20 (`--port-20`).
     pub port_20: bool,
+    /// FTPS (`--tls-cert` and `--tls-key`, with the `tls` feature); `None` serves clear text only.
+    pub tls: Option<TlsConfig>,
+}
+
+/// FTPS as the flags ask for it (RFC 4217).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain (`--tls-cert`).
+    pub cert: PathBuf,
+    /// PEM private key (`--tls-key`).
+    pub key: PathBuf,
+    /// `--tls-required`: accounts must log in and move data over TLS.
+    pub required: bool,
+    /// `--tls-required-anonymous`: anonymous logins too (implies `required`).
+    pub required_anonymous: bool,
+    /// `--implicit-tls`: TLS from the first byte; data connections always protected.
+    pub implicit: bool,
+    /// `--tls-reuse-required`: a data connection must resume its control connection's session.
+    pub reuse_required: bool,
+}
+
+impl TlsConfig {
+    /// Whether a login under `name` must come over TLS, and its transfers be protected.
+    pub fn required_for(&self, anonymous: bool) -> bool {
+        self.implicit || self.required_anonymous || (self.required && !anonymous)
+    }
 }
 
 impl Config {
@@ -129,6 +155,7 @@ impl Config {
             xferlog: None,
             max_rate: None,
             port_20: false,
+            tls: None,
         }
     }
 

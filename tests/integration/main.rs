@@ -28,3 +28,5 @@ mod privileges;
 mod protocol;
 mod regressions;
 mod security;
+#[cfg(feature = "tls")]
+mod tls;
