@@ -568,6 +568,26 @@ mod tests {
     }
 
     #[test]
+    fn ftps_commands() {
+        assert_eq!(ok("auth tls"), Command::Auth(b"TLS".to_vec()));
+        assert_eq!(ok("PBSZ 0"), Command::Pbsz(0));
+        assert_eq!(ok("prot p"), Command::Prot(b'P'));
+        assert_eq!(ok("CCC"), Command::Ccc);
+        assert_eq!(
+            parse(b"PBSZ x"),
+            Err(ParseError::BadArgument(
+                "expected a decimal size, 0 for TLS"
+            ))
+        );
+        assert_eq!(parse(b"PROT"), Err(ParseError::MissingArgument));
+        assert_eq!(
+            parse(b"PROT PP"),
+            Err(ParseError::BadArgument("expected one letter"))
+        );
+        assert_eq!(parse(b"AUTH"), Err(ParseError::MissingArgument));
+    }
+
+    #[test]
     fn unknown_verb_is_a_value() {
         assert_eq!(ok("frob x"), Command::Unknown(b"FROB".to_vec()));
         assert_eq!(ok("USERX"), Command::Unknown(b"USERX".to_vec()));
@@ -786,6 +806,11 @@ mod tests {
             "ABOR",
             "STOU",
             "HOST example.com",
+            "auth tls",
+            "AUTH SSL",
+            "PBSZ 007",
+            "prot p",
+            "CCC",
         ];
         for line in lines {
             let cmd = ok(line);
