@@ -7,7 +7,7 @@ use std::time::Duration;
 use getopts::{Matches, Options};
 use log::LevelFilter;
 
-use crate::config::{Account, Config, Credential};
+use crate::config::{Account, Config, Credential, TlsConfig};
 
 pub mod man;
 
@@ -144,6 +144,25 @@ pub static FLAGS: &[Opt] = &[
         "log to the local syslog socket (/dev/log, facility daemon) instead of stderr",
         "Connected before --chroot; a line syslogd cannot take at once is dropped and counted, \
          never waited for."),
+    opt("", "tls-cert", "FILE", Value, "",
+        "PEM certificate chain for FTPS; with --tls-key, AUTH TLS is offered; re-read on SIGHUP",
+        "Needs a build with the tls feature. RSA, ECDSA or Ed25519; a certificate that does not \
+         match the key stops the start."),
+    opt("", "tls-key", "FILE", Value, "",
+        "PEM private key of --tls-cert", "Read before privileges are dropped."),
+    opt("", "tls-required", "", Flag, "off",
+        "accounts must use AUTH TLS before USER and PROT P for data",
+        "USER before AUTH TLS gets 530, a transfer without PROT P 521. Anonymous logins stay \
+         allowed in clear text."),
+    opt("", "tls-required-anonymous", "", Flag, "off",
+        "anonymous logins too must use TLS (implies --tls-required)", ""),
+    opt("", "implicit-tls", "", Flag, "off",
+        "implicit FTPS: every listener speaks TLS from the first byte (port 990 by convention)",
+        "Data connections are then always protected."),
+    opt("", "tls-reuse-required", "", Flag, "off",
+        "a protected data connection must resume its control connection's TLS session",
+        "Otherwise it is refused with 522. Defeats data-connection theft; curl and lftp resume, \
+         Python's ftplib does not."),
     opt("i", "inetd", "", Flag, "off",
         "serve one session on stdin/stdout, for inetd, xinetd, tcpsvd and systemd Accept=yes", ""),
     opt("", "pidfile", "FILE", Value, "none",
@@ -293,12 +312,55 @@ fn config_from(m: &Matches) -> Result<Config, UsageError> {
     c.syslog = m.opt_present("syslog");
     c.inetd = m.opt_present("inetd");
     c.pidfile = value(m, "pidfile").map(PathBuf::from);
+    c.tls = tls_from(m)?;
     if c.inetd && c.pidfile.is_some() {
         return Err(UsageError(
             "--pidfile does not apply to --inetd, where each session is its own process".into(),
         ));
     }
     Ok(c)
+}
+
+/// What a TLS flag in a build without the `tls` feature says (exit status 2, as any usage error).
+pub const NO_TLS: &str = "built without TLS; rebuild with --features tls";
+
+/// The FTPS flags: both files or neither, and the other TLS flags only with them.
+fn tls_from(m: &Matches) -> Result<Option<TlsConfig>, UsageError> {
+    let switches = [
+        "tls-required",
+        "tls-required-anonymous",
+        "implicit-tls",
+        "tls-reuse-required",
+    ];
+    let cert = value(m, "tls-cert").map(PathBuf::from);
+    let key = value(m, "tls-key").map(PathBuf::from);
+    let switch_given = switches.iter().find(|s| m.opt_present(s));
+    if cert.is_none() && key.is_none() && switch_given.is_none() {
+        return Ok(None);
+    }
+    if cfg!(not(feature = "tls")) {
+        return Err(UsageError(NO_TLS.into()));
+    }
+    let (cert, key) = match (cert, key) {
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => return Err(UsageError("--tls-cert needs --tls-key".into())),
+        (None, Some(_)) => return Err(UsageError("--tls-key needs --tls-cert".into())),
+        (None, None) => {
+            return Err(UsageError(format!(
+                "--{} needs --tls-cert and --tls-key",
+                switch_given.map_or("tls-required", |s| *s)
+            )))
+        }
+    };
+    let required_anonymous = m.opt_present("tls-required-anonymous");
+    Ok(Some(TlsConfig {
+        cert,
+        key,
+        required: m.opt_present("tls-required") || required_anonymous,
+        required_anonymous,
+        implicit: m.opt_present("implicit-tls"),
+        reuse_required: m.opt_present("tls-reuse-required"),
+    }))
 }
 
 /// `--banner`: one line of printable text (a CR or LF would end the reply early).
@@ -757,6 +819,33 @@ mod tests {
                 f.long
             );
         }
+    }
+
+    #[test]
+    fn tls_flags() {
+        let both = ["--tls-cert", "c.pem", "--tls-key", "k.pem"];
+        if cfg!(feature = "tls") {
+            let c = serve(&both);
+            let tls = c.tls.expect("tls");
+            assert_eq!((tls.cert, tls.key), ("c.pem".into(), "k.pem".into()));
+            assert!(!tls.required && !tls.implicit && !tls.reuse_required);
+            let mut args = both.to_vec();
+            args.extend([
+                "--tls-required-anonymous",
+                "--implicit-tls",
+                "--tls-reuse-required",
+            ]);
+            let tls = serve(&args).tls.expect("tls");
+            assert!(tls.required && tls.required_anonymous && tls.implicit && tls.reuse_required);
+            assert!(usage_error(&["--tls-cert", "c.pem"]).contains("--tls-key"));
+            assert!(usage_error(&["--tls-key", "k.pem"]).contains("--tls-cert"));
+            assert!(usage_error(&["--implicit-tls"]).contains("--implicit-tls needs --tls-cert"));
+        } else {
+            for args in [&both[..], &["--tls-required"], &["--implicit-tls"]] {
+                assert_eq!(usage_error(args), NO_TLS);
+            }
+        }
+        assert!(serve(&[]).tls.is_none());
     }
 
     #[test]

@@ -100,6 +100,32 @@ pub struct Config {
     pub port_20: bool,
     /// Log to the local syslog socket instead of stderr (`--syslog`).
     pub syslog: bool,
+    /// FTPS (`--tls-cert` and `--tls-key`, with the `tls` feature); `None` serves clear text only.
+    pub tls: Option<TlsConfig>,
+}
+
+/// FTPS as the flags ask for it (RFC 4217).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain (`--tls-cert`).
+    pub cert: PathBuf,
+    /// PEM private key (`--tls-key`).
+    pub key: PathBuf,
+    /// `--tls-required`: accounts must log in and move data over TLS.
+    pub required: bool,
+    /// `--tls-required-anonymous`: anonymous logins too (implies `required`).
+    pub required_anonymous: bool,
+    /// `--implicit-tls`: TLS from the first byte; data connections always protected.
+    pub implicit: bool,
+    /// `--tls-reuse-required`: a data connection must resume its control connection's session.
+    pub reuse_required: bool,
+}
+
+impl TlsConfig {
+    /// Whether a login under `name` must come over TLS, and its transfers be protected.
+    pub fn required_for(&self, anonymous: bool) -> bool {
+        self.implicit || self.required_anonymous || (self.required && !anonymous)
+    }
 }
 
 impl Config {
@@ -136,6 +162,7 @@ impl Config {
             max_rate: None,
             port_20: false,
             syslog: false,
+            tls: None,
         }
     }
 

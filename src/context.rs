@@ -26,6 +26,9 @@ pub struct ServerContext {
     pub passive: PassiveListeners,
     /// Accounts from `--users FILE`, replaced whole on SIGHUP.
     file_accounts: RwLock<Arc<Vec<Account>>>,
+    /// The certificate and key of `--tls-cert`/`--tls-key`, replaced on SIGHUP.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::net::tls::ServerTls>,
     sessions: Mutex<SessionCounts>,
     /// Signalled whenever a session ends (shutdown waits on it).
     session_ended: Condvar,
@@ -52,9 +55,37 @@ struct Registered {
 }
 
 impl ServerContext {
+    /// Opens what the configuration names: the transfer log, and the TLS certificate and key.
     pub fn new(config: Config) -> io::Result<ServerContext> {
         let xferlog = config.xferlog.as_deref().map(XferLog::open).transpose()?;
-        ServerContext::with_xferlog(config, xferlog)
+        let tls = TlsFiles::open(&config, false).map_err(io::Error::other)?;
+        let mut ctx = ServerContext::with_xferlog(config, xferlog)?;
+        if let Some(files) = tls {
+            ctx.install_tls(files).map_err(io::Error::other)?;
+        }
+        Ok(ctx)
+    }
+
+    /// Serves FTPS with the certificate and key in `files` (opened by the caller, before
+    /// privileges were dropped); fails when they do not load or do not go together.
+    pub fn install_tls(&mut self, files: TlsFiles) -> Result<(), String> {
+        #[cfg(feature = "tls")]
+        {
+            self.tls = Some(crate::net::tls::ServerTls::new(files.0)?);
+            Ok(())
+        }
+        #[cfg(not(feature = "tls"))]
+        match files.0 {}
+    }
+
+    /// SIGHUP: re-reads the TLS certificate and key; `None` when there are none. On an error
+    /// the old pair stays in use.
+    pub fn reload_tls(&self) -> Option<Result<(), String>> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return Some(tls.reload());
+        }
+        None
     }
 
     /// Like [`ServerContext::new`], with the transfer log opened earlier (before privileges were
@@ -80,6 +111,8 @@ impl ServerContext {
             xferlog,
             passive,
             file_accounts: RwLock::new(Arc::new(file_accounts)),
+            #[cfg(feature = "tls")]
+            tls: None,
             sessions: Mutex::new(SessionCounts::default()),
             session_ended: Condvar::new(),
             shutting_down: AtomicBool::new(false),
@@ -215,6 +248,33 @@ impl ServerContext {
             };
         }
         true
+    }
+}
+
+/// `--tls-cert` and `--tls-key`, opened (while still privileged) and checked, for
+/// [`ServerContext::install_tls`]. Without the `tls` feature there is never one.
+pub struct TlsFiles(
+    #[cfg(feature = "tls")] crate::net::tls::CertFiles,
+    #[cfg(not(feature = "tls"))] std::convert::Infallible,
+);
+
+impl TlsFiles {
+    /// The files `config` names, or `None` when it names none; `chrooted` says whether a reload
+    /// may still open them by path. An error names the files.
+    pub fn open(config: &Config, chrooted: bool) -> Result<Option<TlsFiles>, String> {
+        let Some(tls) = &config.tls else {
+            return Ok(None);
+        };
+        #[cfg(feature = "tls")]
+        {
+            let files = crate::net::tls::CertFiles::open(&tls.cert, &tls.key, !chrooted)?;
+            Ok(Some(TlsFiles(files)))
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = (tls, chrooted);
+            Err(crate::cli::NO_TLS.to_string())
+        }
     }
 }
 

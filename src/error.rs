@@ -40,6 +40,19 @@ pub enum FtpError {
     PatternTooCostly,
     /// 550, 450, 452, 552 or 451, from the `io::ErrorKind`.
     Io(io::Error),
+    /// 502: AUTH on a server without a certificate (or built without TLS).
+    TlsUnavailable,
+    /// 530: `--tls-required` and USER came before AUTH TLS.
+    TlsRequired,
+    /// 521: `--tls-required` and a transfer without PROT P.
+    ProtRequired,
+    /// 522: `--tls-reuse-required` and the data connection did not resume the control
+    /// connection's TLS session (what vsftpd answers, so clients' error texts match).
+    TlsSessionNotResumed,
+    /// 534: refused by policy (CCC; PROT C under implicit TLS).
+    PolicyDenied(&'static str),
+    /// 536: PROT S or E, which TLS does not offer.
+    ProtNotSupported,
 }
 
 impl From<io::Error> for FtpError {
@@ -92,6 +105,18 @@ impl fmt::Display for FtpError {
                 f.write_str("Listing stopped: pattern too costly to match.")
             }
             FtpError::Io(e) => f.write_str(io_text(e.kind())),
+            FtpError::TlsUnavailable => f.write_str("AUTH not available: TLS is not configured."),
+            FtpError::TlsRequired => f.write_str("This server requires encryption: AUTH TLS first."),
+            FtpError::ProtRequired => {
+                f.write_str("Data connections must be encrypted: PBSZ 0 and PROT P first.")
+            }
+            FtpError::TlsSessionNotResumed => f.write_str(
+                "TLS connection failed: the data connection must resume the control connection's TLS session.",
+            ),
+            FtpError::PolicyDenied(why) => write!(f, "Refused: {why}."),
+            FtpError::ProtNotSupported => {
+                f.write_str("Protection level not supported by TLS; use PROT P or PROT C.")
+            }
         }
     }
 }
@@ -134,6 +159,12 @@ impl FtpError {
             FtpError::InvalidRestart => codes::INVALID_REST,
             FtpError::ListingTooLong(_) | FtpError::PatternTooCostly => codes::LOCAL_ERROR,
             FtpError::Io(e) => io_code(e.kind()),
+            FtpError::TlsUnavailable => codes::NOT_IMPLEMENTED,
+            FtpError::TlsRequired => codes::NOT_LOGGED_IN,
+            FtpError::ProtRequired => codes::PROT_REFUSED,
+            FtpError::TlsSessionNotResumed => codes::NETWORK_PROTOCOL_NOT_SUPPORTED,
+            FtpError::PolicyDenied(_) => codes::POLICY_DENIED,
+            FtpError::ProtNotSupported => codes::PROT_NOT_SUPPORTED,
         }
     }
 

@@ -15,7 +15,7 @@ use tinyftpd::activation::{self, PidFile};
 use tinyftpd::cli::{self, CliAction, Verbosity};
 use tinyftpd::config::{Account, Config};
 use tinyftpd::reply::{codes, Reply};
-use tinyftpd::server::{self, Server, ServerContext};
+use tinyftpd::server::{self, Server, ServerContext, TlsFiles};
 use tinyftpd::signals::{self, Signal};
 use tinyftpd::users_file::{self, UsersFile};
 use tinyftpd::xferlog::XferLog;
@@ -104,18 +104,19 @@ fn start_daemon(mut config: Config, passed: io::Result<usize>) -> Result<Daemon,
     // For the start line, taken before prepare's chroot turns DIR into `/`.
     let summary = config.access_summary();
     let shown_root = std::fs::canonicalize(&config.root).unwrap_or_else(|_| config.root.clone());
-    let prepared = prepare(&mut config)?;
+    let mut prepared = prepare(&mut config)?;
     let addrs: Vec<String> = local.iter().map(|a| a.to_string()).collect();
     let start_line = format!(
         "tinyftpd listening on {}, serving {} ({summary})",
         addrs.join(", "),
         shown_root.display()
     );
-    let (ctx, users) = server_context(config, prepared.xferlog, prepared.users)?;
+    let pidfile = prepared.pidfile.take();
+    let (ctx, users) = server_context(config, prepared)?;
     Ok(Daemon {
         server: Server::with_context(listeners, ctx),
         users,
-        pidfile: prepared.pidfile,
+        pidfile,
         start_line,
     })
 }
@@ -145,6 +146,8 @@ struct Prepared {
     pidfile: Option<PidFile>,
     xferlog: Option<XferLog>,
     users: Option<(UsersFile, Vec<Account>)>,
+    /// `--tls-cert` and `--tls-key`, opened while still privileged (a key is often root's only).
+    tls: Option<TlsFiles>,
 }
 
 /// The start-up steps both modes share, in this order: check DIR, resolve the privileges to
@@ -156,6 +159,7 @@ fn prepare(config: &mut Config) -> Result<Prepared, String> {
     sys::set_umask(config.umask);
     let plan = resolve_privileges(config)?;
     let users = read_users_file(config, plan.chroot.is_some())?;
+    let tls = TlsFiles::open(config, plan.chroot.is_some())?;
     let (pidfile, xferlog) = open_pidfile_and_log(config)?;
     drop_privileges(plan, config)?;
     // Again as the user we now are: root could read DIR, --run-as USER may not.
@@ -164,6 +168,7 @@ fn prepare(config: &mut Config) -> Result<Prepared, String> {
         pidfile,
         xferlog,
         users,
+        tls,
     })
 }
 
@@ -204,13 +209,21 @@ fn read_users_file(
     Ok(Some((file, accounts)))
 }
 
-/// The context sessions share, with the users file's accounts.
+/// The context sessions share, with the users file's accounts and the TLS certificate.
 fn server_context(
     config: Config,
-    xferlog: Option<XferLog>,
-    users: Option<(UsersFile, Vec<Account>)>,
+    prepared: Prepared,
 ) -> Result<(ServerContext, Option<UsersFile>), String> {
-    let ctx = ServerContext::with_xferlog(config, xferlog).map_err(|e| e.to_string())?;
+    let Prepared {
+        xferlog,
+        users,
+        tls,
+        ..
+    } = prepared;
+    let mut ctx = ServerContext::with_xferlog(config, xferlog).map_err(|e| e.to_string())?;
+    if let Some(files) = tls {
+        ctx.install_tls(files)?;
+    }
     Ok(match users {
         Some((file, accounts)) => {
             ctx.replace_file_accounts(accounts);
@@ -324,6 +337,11 @@ fn wait_for_terminate(ctx: &Arc<ServerContext>, mut users: Option<&mut UsersFile
                         ),
                     }
                 }
+                match ctx.reload_tls() {
+                    Some(Ok(())) => log::info!("SIGHUP: reloaded the TLS certificate and key"),
+                    Some(Err(e)) => log::error!("SIGHUP: kept the old TLS certificate: {e}"),
+                    None => {}
+                }
                 if let Some(log) = &ctx.xferlog {
                     log.reopen();
                 }
@@ -417,8 +435,8 @@ fn serve_inetd(mut config: Config) -> ExitCode {
         Ok(stream) => stream,
         Err(e) => return fail(&e.to_string()),
     };
-    let ctx = prepare_inetd(&mut config, &stream)
-        .and_then(|prepared| server_context(config, prepared.xferlog, prepared.users));
+    let ctx =
+        prepare_inetd(&mut config, &stream).and_then(|prepared| server_context(config, prepared));
     let ctx = match ctx {
         // One session: a SIGHUP reload would have nothing to serve, so the file is not kept.
         Ok((ctx, _)) => Arc::new(ctx),

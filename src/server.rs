@@ -14,7 +14,7 @@ use crate::protocol::reply::{codes, Reply};
 use crate::session::Session;
 
 /// Where callers that start a server look for it (main.rs, tests); it lives in `context`.
-pub use crate::context::ServerContext;
+pub use crate::context::{ServerContext, TlsFiles};
 
 /// Stack for each session thread (the default would be 2 MiB): the deepest path we know fits
 /// with room for debug builds and deeper library paths (how it was measured: README,

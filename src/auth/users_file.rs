@@ -140,7 +140,7 @@ impl UsersFile {
 
 /// The whole file from offset 0, whatever the descriptor's position (pread, so the held
 /// descriptor's offset never matters).
-fn read_from_start(file: &File) -> std::io::Result<String> {
+pub(crate) fn read_from_start(file: &File) -> std::io::Result<String> {
     let mut bytes = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::fs::jail::{not_a_regular_file, Access, JailedPath, OpenDir, RESERVED_PREFIX};
+use crate::net::stream::Stream;
 use crate::os::sys;
 use crate::protocol::command::TransferType;
 
@@ -122,18 +123,19 @@ fn spent(throttle: &mut Option<Throttle>, bytes: usize) {
 
 /// Sends `file` from its current position to the data connection, at most `max_rate` bytes per
 /// second when given. `watch` is called before each chunk with the byte count so far. TYPE I
-/// goes through sendfile(2); TYPE A, and files sendfile cannot read, through a buffer.
+/// on a plain connection goes through sendfile(2); TYPE A, TLS, and files sendfile cannot read,
+/// through a buffer.
 pub fn send(
     file: &mut File,
-    data: &mut TcpStream,
+    data: &mut Stream,
     kind: TransferType,
     max_rate: Option<u64>,
     mut watch: impl FnMut(u64) -> Flow,
 ) -> Result<u64, TransferError> {
     let mut total = 0u64;
     let mut throttle = max_rate.map(Throttle::new);
-    if kind == TransferType::Image {
-        match send_with_sendfile(file, data, &mut total, &mut throttle, &mut watch) {
+    if let (TransferType::Image, Some(socket)) = (kind, data.plain()) {
+        match send_with_sendfile(file, socket, &mut total, &mut throttle, &mut watch) {
             Err(TransferError::Disk(e)) if total == 0 && sendfile_unsupported(&e) => {}
             done => return done,
         }
@@ -191,7 +193,7 @@ fn is_network_error(e: &io::Error) -> bool {
 
 fn send_buffered(
     file: &mut File,
-    data: &mut TcpStream,
+    data: &mut Stream,
     kind: TransferType,
     mut total: u64,
     throttle: &mut Option<Throttle>,
@@ -222,21 +224,27 @@ fn send_buffered(
 /// Receives the data connection into `file` until the client closes it, at most `max_rate`
 /// bytes per second when given (reading slower makes TCP slow the sender down).
 pub fn receive(
-    data: &mut TcpStream,
+    data: &mut Stream,
     file: &mut File,
     kind: TransferType,
     max_rate: Option<u64>,
     mut watch: impl FnMut(u64) -> Flow,
 ) -> Result<u64, TransferError> {
-    // Best effort: without it the upload still works, only with more wake-ups.
-    let _ = sys::set_receive_low_water(data, RECEIVE_LOW_WATER);
+    // Best effort: without it the upload still works, only with more wake-ups. Not under TLS,
+    // whose reads take a record's pieces as they come.
+    if let Some(socket) = data.plain() {
+        let _ = sys::set_receive_low_water(socket, RECEIVE_LOW_WATER);
+    }
     let mut buf = vec![0u8; CHUNK];
     let mut converted = Vec::new();
     let mut pending_cr = false;
     let mut total = 0u64;
     let mut throttle = max_rate.map(Throttle::new);
     loop {
-        watch(total).check()?;
+        // Bytes TLS already decrypted are not on the socket for the watcher's poll to see.
+        if !data.has_buffered_input() {
+            watch(total).check()?;
+        }
         let allowed = allowance(&mut throttle, CHUNK);
         let n = read_retrying(data, &mut buf[..allowed]).map_err(TransferError::Network)?;
         if n == 0 {

@@ -55,6 +55,14 @@ pub enum Command {
     Mdtm(Vec<u8>),
     Mfmt(i64, Vec<u8>),
     Site(SiteArg),
+    /// `AUTH <mechanism>` (RFC 2228, 4217), the mechanism upper-cased.
+    Auth(Vec<u8>),
+    /// `PBSZ <size>`: TLS needs 0.
+    Pbsz(u64),
+    /// `PROT C|S|E|P`, upper-cased.
+    Prot(u8),
+    /// `CCC`: clear the control channel (always refused).
+    Ccc,
     /// A verb we do not know, upper-cased; its argument is dropped.
     Unknown(Vec<u8>),
 }
@@ -182,6 +190,13 @@ pub mod args {
         text.iter().try_fold(0u64, |acc, &d| {
             acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
         })
+    }
+
+    /// PBSZ: a decimal buffer size (RFC 2228); TLS uses 0.
+    pub fn pbsz(arg: Option<&[u8]>) -> Result<u64, ParseError> {
+        decimal_u64(arg.ok_or(ParseError::MissingArgument)?).ok_or(ParseError::BadArgument(
+            "expected a decimal size, 0 for TLS",
+        ))
     }
 
     pub fn rest(arg: Option<&[u8]>) -> Result<u64, ParseError> {
@@ -392,6 +407,10 @@ impl Command {
             Mdtm(_) => "MDTM",
             Mfmt(..) => "MFMT",
             Site(_) => "SITE",
+            Auth(_) => "AUTH",
+            Pbsz(_) => "PBSZ",
+            Prot(_) => "PROT",
+            Ccc => "CCC",
             Unknown(verb) => std::str::from_utf8(verb).unwrap_or("?"),
         }
     }
@@ -408,7 +427,9 @@ impl Command {
         };
         let arg: Option<Vec<u8>> = match self {
             User(a) | Pass(a) | Host(a) | Clnt(a) | Cwd(a) | Retr(a) | Stor(a) | Appe(a)
-            | Mkd(a) | Rmd(a) | Dele(a) | Rnfr(a) | Rnto(a) | Size(a) | Mdtm(a) => Some(a.clone()),
+            | Mkd(a) | Rmd(a) | Dele(a) | Rnfr(a) | Rnto(a) | Size(a) | Mdtm(a) | Auth(a) => {
+                Some(a.clone())
+            }
             Help(a) | Mlsd(a) | Mlst(a) => a.clone(),
             // `STAT -` (an option word with no letters) lists the working directory, unlike a
             // bare STAT (the server status), so an empty listing argument is printed as `-`.
@@ -423,7 +444,8 @@ impl Command {
                 Some(TransferType::Image) => b"I".to_vec(),
                 None => b"E".to_vec(),
             }),
-            Mode(c) | Stru(c) => Some(vec![*c]),
+            Mode(c) | Stru(c) | Prot(c) => Some(vec![*c]),
+            Pbsz(n) => Some(n.to_string().into_bytes()),
             Epsv(a) => match a {
                 EpsvArg::Any => None,
                 EpsvArg::Ipv4 => Some(b"1".to_vec()),
@@ -471,7 +493,7 @@ impl Command {
                 SiteArg::Unknown(name) => name.clone(),
             }),
             Acct | Quit | Rein | Syst | Noop | Feat | Pwd | Cdup | Pasv | Stou | Allo | Abor
-            | Unknown(_) => None,
+            | Ccc | Unknown(_) => None,
         };
         let mut line = verb.to_vec();
         if let Some(arg) = arg {
@@ -547,6 +569,26 @@ mod tests {
         assert_eq!(ok("XCUP"), Command::Cdup);
         assert_eq!(ok("xmkd d"), Command::Mkd(b"d".to_vec()));
         assert_eq!(ok("XRMD d"), Command::Rmd(b"d".to_vec()));
+    }
+
+    #[test]
+    fn ftps_commands() {
+        assert_eq!(ok("auth tls"), Command::Auth(b"TLS".to_vec()));
+        assert_eq!(ok("PBSZ 0"), Command::Pbsz(0));
+        assert_eq!(ok("prot p"), Command::Prot(b'P'));
+        assert_eq!(ok("CCC"), Command::Ccc);
+        assert_eq!(
+            parse(b"PBSZ x"),
+            Err(ParseError::BadArgument(
+                "expected a decimal size, 0 for TLS"
+            ))
+        );
+        assert_eq!(parse(b"PROT"), Err(ParseError::MissingArgument));
+        assert_eq!(
+            parse(b"PROT PP"),
+            Err(ParseError::BadArgument("expected one letter"))
+        );
+        assert_eq!(parse(b"AUTH"), Err(ParseError::MissingArgument));
     }
 
     #[test]
@@ -768,6 +810,11 @@ mod tests {
             "ABOR",
             "STOU",
             "HOST example.com",
+            "auth tls",
+            "AUTH SSL",
+            "PBSZ 007",
+            "prot p",
+            "CCC",
         ];
         for line in lines {
             let cmd = ok(line);

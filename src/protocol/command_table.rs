@@ -89,7 +89,14 @@ pub static VERBS: &[Verb] = &[
     verb!("MDTM", |a| path(Command::Mdtm)(a), login: true, write: false, "MDTM <file>", feat: "MDTM"),
     verb!("MFMT", |a| args::mfmt(a).map(|(t, p)| Command::Mfmt(t, p)), login: true, write: true, "MFMT YYYYMMDDHHMMSS <file>", feat: "MFMT"),
     verb!("SITE", |a| args::site(a).map(Command::Site), login: true, write: false, "SITE HELP | SITE CHMOD <mode> <path>"),
+    verb!("AUTH", |a| args::required(a).map(|m| Command::Auth(m.to_ascii_uppercase())), login: false, write: false, "AUTH TLS", feat: "AUTH TLS"),
+    verb!("PBSZ", |a| args::pbsz(a).map(Command::Pbsz), login: false, write: false, "PBSZ 0", feat: "PBSZ"),
+    verb!("PROT", |a| args::letter(a).map(Command::Prot), login: false, write: false, "PROT P | C", feat: "PROT"),
+    verb!("CCC", |_| Ok(Command::Ccc), login: false, write: false, "CCC (refused: the control connection stays encrypted)"),
 ];
+
+/// The FEAT lines that only a server with a certificate offers (RFC 4217 6).
+pub const TLS_FEATURES: &[&str] = &["AUTH TLS", "PBSZ", "PROT"];
 
 /// Features with no verb of their own.
 pub const EXTRA_FEATURES: &[&str] = &["TVFS"];
@@ -152,7 +159,8 @@ mod tests {
         // The verbs answered before login (the README's Security section lists the same):
         // pinned here so that a row's flag cannot open the gate unnoticed.
         const PRE_LOGIN: &[&str] = &[
-            "USER", "PASS", "QUIT", "FEAT", "OPTS", "SYST", "HELP", "NOOP", "HOST", "CLNT",
+            "USER", "PASS", "QUIT", "FEAT", "OPTS", "SYST", "HELP", "NOOP", "HOST", "CLNT", "AUTH",
+            "PBSZ", "PROT", "CCC",
         ];
         for v in VERBS {
             assert_eq!(!v.needs_login, PRE_LOGIN.contains(&v.name), "{}", v.name);

@@ -68,6 +68,22 @@ impl<R: Read> ControlReader<R> {
         &self.inner
     }
 
+    /// The stream, to write replies to and to add TLS to after `AUTH TLS`.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// Forgets every byte read but not yet returned as a line, and any partial line: after
+    /// `AUTH TLS`, what came in clear text behind it must not run as if it came over TLS
+    /// (the STARTTLS command-injection attack, CVE-2011-0411 and its kin).
+    pub fn discard_buffered(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        self.line.clear();
+        self.overflow = false;
+        self.telnet = Telnet::Data;
+    }
+
     /// Reads the next line. `Ok(None)` at end of stream (a partial last line is dropped).
     pub fn read_line(&mut self) -> io::Result<Option<ControlLine>> {
         self.read_line_with(|_| Ok(()))

@@ -103,6 +103,8 @@ pub mod codes {
     pub const READY: u16 = 220;
     pub const SERVICE_CLOSING: u16 = 221;
     pub const CLOSING_DATA: u16 = 226;
+    /// AUTH TLS accepted: the handshake follows (RFC 4217).
+    pub const AUTH_OK: u16 = 234;
     pub const ENTERING_PASSIVE: u16 = 227;
     pub const ENTERING_EXTENDED_PASSIVE: u16 = 229;
     pub const LOGGED_IN: u16 = 230;
@@ -121,8 +123,14 @@ pub mod codes {
     pub const NOT_IMPLEMENTED: u16 = 502;
     pub const BAD_SEQUENCE: u16 = 503;
     pub const NOT_IMPLEMENTED_FOR_PARAM: u16 = 504;
+    /// A data connection under a protection level the server will not use (RFC 4217 9).
+    pub const PROT_REFUSED: u16 = 521;
     pub const NETWORK_PROTOCOL_NOT_SUPPORTED: u16 = 522;
     pub const NOT_LOGGED_IN: u16 = 530;
+    /// Refused for policy reasons (RFC 2228), such as CCC.
+    pub const POLICY_DENIED: u16 = 534;
+    /// PROT level not supported by the mechanism (RFC 2228).
+    pub const PROT_NOT_SUPPORTED: u16 = 536;
     pub const FILE_UNAVAILABLE: u16 = 550;
     pub const PAGE_TYPE_UNKNOWN: u16 = 551;
     pub const EXCEEDED_STORAGE: u16 = 552;

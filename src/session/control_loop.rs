@@ -6,7 +6,7 @@ use std::io;
 use std::time::Instant;
 
 use super::handlers;
-use super::{Login, Session};
+use super::{clean_end, Login, Session};
 use crate::error::FtpError;
 use crate::protocol::command::Command;
 use crate::protocol::command_table;
@@ -30,6 +30,13 @@ impl Session {
     }
 
     fn serve(&mut self) -> io::Result<()> {
+        if self.ctx.config.tls.as_ref().is_some_and(|t| t.implicit) {
+            // Implicit FTPS: TLS from the first byte, within the time a first command would
+            // have; data connections always protected.
+            let deadline = self.line_deadline().unwrap_or_else(Instant::now);
+            self.secure_control(deadline)?;
+            self.state.protect_data = true;
+        }
         let banner = Reply::new(codes::READY, self.ctx.config.banner.as_bytes());
         self.send(&banner)?;
         while !self.quit {
@@ -70,6 +77,12 @@ impl Session {
             if reply.closes_session() {
                 self.quit = true;
             }
+            if std::mem::take(&mut self.start_tls) {
+                // A failed handshake leaves no clear-text fallback: the session ends. The
+                // deadline is the one a next command would have.
+                let deadline = self.line_deadline().unwrap_or_else(Instant::now);
+                self.secure_control(deadline)?;
+            }
         }
         Ok(())
     }
@@ -92,13 +105,15 @@ impl Session {
         if let Some(line) = self.pending.pop_front() {
             return Ok(Some(line));
         }
-        self.control.read_line_with(|stream| {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            stream.set_read_timeout(Some(left))
-        })
+        self.control
+            .read_line_with(|stream| {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                stream.tcp().set_read_timeout(Some(left))
+            })
+            .or_else(clean_end)
     }
 
     /// Parses and runs one command line, returning its final reply.

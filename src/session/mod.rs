@@ -10,9 +10,8 @@ mod control_loop;
 mod handlers;
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::ops::Deref;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +22,7 @@ use crate::error::FtpError;
 use crate::fs::jail::{JailedPath, VirtualPath};
 use crate::fs::listing::FactSet;
 use crate::net::data_channel::DataSetup;
+use crate::net::stream::Stream;
 use crate::net::transfer::Flow;
 use crate::os::sys;
 use crate::os::sys::Interest;
@@ -71,10 +71,20 @@ pub struct State {
     pub epsv_all: bool,
     pub facts: FactSet,
     pub failed_logins: u32,
+    /// PBSZ came after AUTH TLS (RFC 4217 9: PROT needs it first).
+    pub pbsz: bool,
+    /// PROT P: data connections are TLS (always, under implicit TLS).
+    pub protect_data: bool,
 }
 
 pub struct Session {
-    control: ControlReader<ControlSocket>,
+    control: ControlReader<Stream>,
+    /// This control connection's TLS session cache and configuration, from AUTH TLS (or the
+    /// first byte, under implicit TLS) on.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::net::tls::ControlTls>,
+    /// AUTH TLS was answered 234: the handshake follows the reply.
+    start_tls: bool,
     pub ctx: Arc<ServerContext>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
@@ -99,25 +109,6 @@ impl Drop for Session {
     }
 }
 
-/// The control socket, shared with the server's registry (see
-/// [`ServerContext::register_session`]) so that shutdown can wake a session blocked reading
-/// it, and no descriptor number is ever kept after the socket closed.
-struct ControlSocket(Arc<TcpStream>);
-
-impl Read for ControlSocket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self.0).read(buf)
-    }
-}
-
-impl Deref for ControlSocket {
-    type Target = TcpStream;
-
-    fn deref(&self) -> &TcpStream {
-        &self.0
-    }
-}
-
 impl Session {
     pub fn new(stream: TcpStream, ctx: Arc<ServerContext>) -> io::Result<Session> {
         // A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d; logs, xferlog and the
@@ -135,7 +126,10 @@ impl Session {
         let stream = Arc::new(stream);
         let registry_id = ctx.register_session(Arc::clone(&stream));
         Ok(Session {
-            control: ControlReader::new(ControlSocket(stream)),
+            control: ControlReader::new(Stream::shared(stream)),
+            #[cfg(feature = "tls")]
+            tls: None,
+            start_tls: false,
             ctx,
             peer,
             local,
@@ -158,10 +152,92 @@ impl Session {
         self.login_deadline = Instant::now() + self.ctx.config.login_timeout;
     }
 
-    /// Writes one reply in one syscall.
+    /// Writes one reply in one syscall (one TLS record under TLS).
     pub fn send(&mut self, reply: &Reply) -> io::Result<()> {
-        let mut stream: &TcpStream = self.control.get_ref();
-        stream.write_all(&reply.encode())
+        self.control.get_mut().write_all(&reply.encode())
+    }
+
+    /// True once the control connection speaks TLS.
+    pub fn control_protected(&self) -> bool {
+        self.control.get_ref().is_tls()
+    }
+
+    /// Whether TLS (AUTH TLS) is on offer at all.
+    pub fn tls_offered(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.ctx.tls.is_some() {
+            return true;
+        }
+        false
+    }
+
+    /// Whether a login as `name` (or the current one, with `None`) must use TLS:
+    /// `--tls-required`, and for anonymous logins `--tls-required-anonymous`.
+    pub fn tls_required_for(&self, name: Option<&[u8]>) -> bool {
+        let Some(tls) = &self.ctx.config.tls else {
+            return false;
+        };
+        let name = name.or_else(|| self.user().map(|u| u.name.as_bytes()));
+        tls.required_for(name.is_some_and(crate::auth::is_anonymous_name))
+    }
+
+    /// AUTH TLS was accepted: the TLS handshake starts once its 234 has gone out.
+    pub fn request_tls(&mut self) {
+        self.start_tls = true;
+    }
+
+    /// Runs the server side of the control connection's TLS handshake (after AUTH TLS, or at
+    /// once on an implicit-TLS listener), within `deadline`. Everything the client sent in
+    /// clear text after AUTH TLS is dropped first: only what comes over TLS counts.
+    #[cfg(feature = "tls")]
+    fn secure_control(&mut self, deadline: Instant) -> io::Result<()> {
+        let Some(server_tls) = &self.ctx.tls else {
+            return Err(io::Error::other("TLS is not configured"));
+        };
+        self.control.discard_buffered();
+        self.pending.clear();
+        let tls = server_tls.for_control();
+        let layer = tls.accept_control(self.control.get_ref().tcp(), deadline)?;
+        self.control.get_mut().protect(layer);
+        self.tls = Some(tls);
+        Ok(())
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn secure_control(&mut self, _deadline: Instant) -> io::Result<()> {
+        Err(io::Error::other("built without TLS"))
+    }
+
+    /// The data connection as a transfer uses it: under PROT P, after the TLS handshake (within
+    /// the data timeout), and under `--tls-reuse-required` only when it resumed this control
+    /// connection's TLS session.
+    pub fn data_stream(&self, tcp: TcpStream) -> Result<Stream, FtpError> {
+        let stream = Stream::new(tcp);
+        if !self.state.protect_data {
+            return Ok(stream);
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let mut stream = stream;
+            use crate::net::tls::DataTlsError;
+            let deadline = Instant::now() + self.ctx.config.data_timeout;
+            let reuse = self
+                .ctx
+                .config
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.reuse_required);
+            return match tls.accept_data(stream.tcp(), deadline, reuse) {
+                Ok(layer) => {
+                    stream.protect(layer);
+                    Ok(stream)
+                }
+                Err(DataTlsError::Handshake(e)) => Err(FtpError::DataConnection(e)),
+                Err(DataTlsError::NotResumed) => Err(FtpError::TlsSessionNotResumed),
+            };
+        }
+        // PROT P is only accepted over TLS, so this is not reached; never fall back to clear.
+        Err(FtpError::ProtRequired)
     }
 
     pub fn control_closed(&self) -> bool {
@@ -220,6 +296,12 @@ impl Session {
             if self.take_buffered_commands(Progress::Bytes(bytes_so_far)) == Flow::Abort {
                 return Flow::Abort;
             }
+            if self.control_decrypted_waiting() {
+                if !self.read_control_during_transfer() {
+                    return Flow::Abort;
+                }
+                continue;
+            }
             let control = self.control_to_watch();
             let left = deadline.saturating_duration_since(Instant::now());
             let wait = match interest {
@@ -263,9 +345,9 @@ impl Session {
             return Flow::Abort;
         }
         if let Some(control) = self.control_to_watch() {
-            if sys::wait_readable(&control, Duration::ZERO).unwrap_or(false)
-                && !self.read_control_during_transfer()
-            {
+            let readable = self.control_decrypted_waiting()
+                || sys::wait_readable(&control, Duration::ZERO).unwrap_or(false);
+            if readable && !self.read_control_during_transfer() {
                 return Flow::Abort;
             }
         }
@@ -281,11 +363,17 @@ impl Session {
             .then(|| self.control.get_ref().as_raw_fd())
     }
 
+    /// True when TLS already decrypted control bytes that the reader has not taken: polling the
+    /// socket would not show them (they may be all the client sends, such as an ABOR).
+    fn control_decrypted_waiting(&self) -> bool {
+        self.control_to_watch().is_some() && self.control.get_ref().has_buffered_input()
+    }
+
     /// Reads what the control connection has. False when the client closed it (or it broke):
     /// the transfer is not wanted any more, and an upload ending now must not replace the old
     /// file.
     fn read_control_during_transfer(&mut self) -> bool {
-        match self.control.fill() {
+        match self.control.fill().or_else(clean_end) {
             Ok(true) => true,
             Ok(false) if self.ctx.is_shutting_down() => {
                 self.control_shut = true;
@@ -332,6 +420,15 @@ impl Session {
             self.pending.push_back(line);
         }
         flow
+    }
+}
+
+/// A TLS control connection that ends without close_notify ends like a plain one: a command
+/// line cannot be truncated into another (it needs its line end), so nothing is at stake.
+fn clean_end<T: Default>(e: io::Error) -> io::Result<T> {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => Ok(T::default()),
+        _ => Err(e),
     }
 }
 

@@ -30,3 +30,5 @@ mod privileges;
 mod protocol;
 mod regressions;
 mod security;
+#[cfg(feature = "tls")]
+mod tls;

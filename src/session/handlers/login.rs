@@ -14,6 +14,10 @@ pub fn user(s: &mut Session, name: Vec<u8>) -> FtpResult {
     if matches!(s.state.login, Login::LoggedIn(_)) {
         return Err(FtpError::BadSequence("already logged in; use REIN first"));
     }
+    // Before PASS can carry a password in clear text (--tls-required).
+    if s.tls_required_for(Some(&name)) && !s.control_protected() {
+        return Err(FtpError::TlsRequired);
+    }
     s.state.login = Login::UserGiven(name);
     // The same reply for every name, known or not: no user enumeration.
     Ok(Reply::new(
@@ -66,8 +70,15 @@ pub fn quit(s: &mut Session) -> FtpResult {
     Ok(Reply::new(codes::SERVICE_CLOSING, "Goodbye."))
 }
 
-/// REIN (RFC 959 4.1.1): back to the state of a new connection, the connection kept.
+/// REIN (RFC 959 4.1.1): back to the state of a new connection, the connection kept. Refused
+/// once the control connection is TLS: RFC 4217 11 would have it fall back to clear text,
+/// which exposes the next login; reconnecting costs a client one round trip.
 pub fn rein(s: &mut Session) -> FtpResult {
+    if s.control_protected() {
+        return Err(FtpError::NotForParameter(
+            "REIN on a TLS connection; reconnect to log in again",
+        ));
+    }
     let failed_logins = s.state.failed_logins;
     s.state = State {
         failed_logins,

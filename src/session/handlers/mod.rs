@@ -6,6 +6,7 @@ mod file_ops;
 mod listings;
 mod login;
 mod navigation;
+mod security;
 mod session_opts;
 mod transfers;
 
@@ -62,6 +63,10 @@ pub fn dispatch(s: &mut Session, command: Command, rename_from: Option<JailedPat
         Mdtm(path) => file_ops::mdtm(s, &path),
         Mfmt(time, path) => file_ops::mfmt(s, time, &path),
         Site(arg) => file_ops::site(s, arg),
+        Auth(mechanism) => security::auth(s, &mechanism),
+        Pbsz(size) => security::pbsz(s, size),
+        Prot(level) => security::prot(s, level),
+        Ccc => security::ccc(),
         Unknown(_) => Ok(Reply::new(codes::SYNTAX_ERROR, "Unknown command.")),
     }
 }

@@ -4,7 +4,7 @@ use crate::error::{FtpError, FtpResult};
 use crate::fs::listing::FactSet;
 use crate::net::data_channel::DataSetup;
 use crate::protocol::command::{OptsArg, TransferType};
-use crate::protocol::command_table::{EXTRA_FEATURES, VERBS};
+use crate::protocol::command_table::{EXTRA_FEATURES, TLS_FEATURES, VERBS};
 use crate::protocol::reply::{codes, Reply};
 use crate::session::{Login, Session};
 
@@ -13,6 +13,7 @@ pub fn feat(s: &Session) -> Reply {
     let mut lines: Vec<Vec<u8>> = VERBS
         .iter()
         .filter_map(|v| v.feature)
+        .filter(|f| s.tls_offered() || !TLS_FEATURES.contains(f))
         .map(|f| match f {
             "MLST" => s.state.facts.feat_line(),
             other => other.to_string(),

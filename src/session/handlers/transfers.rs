@@ -3,12 +3,12 @@
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
-use std::net::TcpStream;
 use std::time::{Instant, SystemTime};
 
 use crate::error::{FtpError, FtpResult};
 use crate::fs::jail::JailedPath;
 use crate::net::data_channel::{self, DataSetup};
+use crate::net::stream::Stream;
 use crate::net::transfer::{self, AtomicUpload, Flow, TransferError};
 use crate::os::sys::Interest;
 use crate::protocol::command::TransferType;
@@ -19,19 +19,23 @@ use std::os::fd::AsRawFd;
 
 /// Sends the preliminary reply, opens the data connection that the last PASV/EPSV/PORT/EPRT
 /// set up (each set-up serves one transfer), runs `copy` over it and closes it, so that the
-/// final reply goes after the data connection is closed.
+/// final reply goes after the data connection is closed. Under PROT P the data connection is
+/// TLS (`Session::data_stream`); under `--tls-required` it must be.
 pub(super) fn over_data_connection(
     s: &mut Session,
     preliminary: Reply,
-    copy: impl FnOnce(&mut Session, &mut TcpStream) -> Result<u64, TransferError>,
+    copy: impl FnOnce(&mut Session, &mut Stream) -> Result<u64, TransferError>,
 ) -> Result<u64, TransferError> {
+    if s.tls_required_for(None) && !s.state.protect_data {
+        return Err(TransferError::Failed(FtpError::ProtRequired));
+    }
     let setup = std::mem::take(&mut s.state.data);
     if !setup.is_ready() {
         return Err(TransferError::Failed(FtpError::NoDataConnection));
     }
     s.send(&preliminary).map_err(TransferError::Network)?;
     let timeout = s.ctx.config.data_timeout;
-    let mut stream = match setup {
+    let tcp = match setup {
         DataSetup::Passive(listener) => data_channel::accept_from(&listener, s.peer_ip(), timeout),
         DataSetup::Active(target) => {
             let source = s
@@ -45,8 +49,13 @@ pub(super) fn over_data_connection(
         DataSetup::None => Err(FtpError::NoDataConnection),
     }
     .map_err(TransferError::Failed)?;
-    data_channel::prepare(&stream, timeout).map_err(TransferError::Network)?;
-    copy(s, &mut stream)
+    data_channel::prepare(&tcp, timeout).map_err(TransferError::Network)?;
+    let mut stream = s.data_stream(tcp).map_err(TransferError::Failed)?;
+    let moved = copy(s, &mut stream)?;
+    // TLS: close_notify, so the client can tell the end of the data from a truncation. Best
+    // effort: the bytes are out, and after an upload the client may be gone already.
+    let _ = stream.finish();
+    Ok(moved)
 }
 
 /// The bytes a transfer has moved so far, as last seen by its watcher: what an aborted or
@@ -174,7 +183,7 @@ fn run_transfer(
     path: &JailedPath,
     preliminary: Vec<u8>,
     done: Reply,
-    copy: impl FnOnce(&mut Session, &mut TcpStream, &Progress) -> Result<u64, TransferError>,
+    copy: impl FnOnce(&mut Session, &mut Stream, &Progress) -> Result<u64, TransferError>,
 ) -> FtpResult {
     let started = Instant::now();
     let progress = Progress::default();
@@ -283,7 +292,7 @@ fn receive_upload(
 /// connection that ends while the control connection is already gone is an aborted upload.
 fn receive_into(
     s: &mut Session,
-    data: &mut TcpStream,
+    data: &mut Stream,
     file: &mut File,
     kind: TransferType,
     progress: &Progress,
