@@ -720,7 +720,7 @@ pub enum Beneath {
     /// The kernel has no openat2 (or a seccomp filter refuses it).
     Unavailable,
     /// A symlink the kernel will not follow below the directory (an absolute one, one that
-    /// climbs out, too many): the jail resolves this path itself.
+    /// climbs out, too many), or a path longer than PATH_MAX: the jail resolves it itself.
     NeedsWalk,
 }
 
@@ -762,7 +762,11 @@ pub fn open_beneath_following(dir: BorrowedFd<'_>, rel: &[u8], flags: i32) -> io
                 OPENAT2.store(2, Ordering::Relaxed);
                 Ok(Beneath::Unavailable)
             }
-            Some(libc::EXDEV) | Some(libc::ELOOP) => Ok(Beneath::NeedsWalk),
+            // ENAMETOOLONG: the parents joined into one path pass PATH_MAX, a limit the walk
+            // (one component at a time) does not have; both routes must serve the same tree.
+            Some(libc::EXDEV) | Some(libc::ELOOP) | Some(libc::ENAMETOOLONG) => {
+                Ok(Beneath::NeedsWalk)
+            }
             _ => Err(e),
         },
     }

@@ -16,7 +16,6 @@ fn long_name(level: usize) -> String {
 /// that the walk serves (and LIST shows) must be served by the openat2 route too, not refused
 /// with ENAMETOOLONG because the route joined the parent components into one path.
 #[test]
-#[ignore = "audit finding: the openat2 route refuses paths past PATH_MAX that the walk serves"]
 fn openat2_route_serves_paths_longer_than_path_max_like_the_walk() {
     const LEVELS: usize = 20;
     let s = TestServer::start();
@@ -58,7 +57,6 @@ fn open_fds(pid: u32) -> usize {
 /// one descriptor per level between commands (up to 255 per session, against the 4 per session
 /// the descriptor-limit check counts), so a few sessions could use up the server's descriptors.
 #[test]
-#[ignore = "audit finding: a walk resolution holds one descriptor per path level (RNFR pins them)"]
 fn a_pending_rnfr_holds_a_bounded_number_of_descriptors() {
     const LEVELS: usize = 150;
     let dir = TempDir::new("audit-fds");
