@@ -646,6 +646,115 @@ mod tests {
         assert!(same_file(dup.as_raw_fd(), listener.as_raw_fd()));
     }
 
+    /// Audit finding: where the kernel makes tinyftpd take its `/proc/self/fd` routes (SITE
+    /// CHMOD on kernels before 6.6 without fchmodat2; linking an unnamed upload as root without
+    /// CAP_DAC_READ_SEARCH, as in a default Docker container, before 6.10), a `--chroot`
+    /// server resolved `/proc/self/fd/N` inside DIR, where a client can make `proc/self/fd/N`:
+    /// SITE CHMOD then changed that file instead of its target, and an upload's name was
+    /// given to that file instead of the upload. Only a real procfs may be used. Forced here
+    /// in one thread: its own root (unshare CLONE_FS + chroot into a tree with planted
+    /// `proc/self/fd/0..63`) and a seccomp filter that answers fchmodat2 with ENOSYS and
+    /// linkat(AT_EMPTY_PATH) with ENOENT, as those kernels do.
+    #[test]
+    #[ignore = "audit finding: /proc/self/fd fallbacks (SITE CHMOD, unnamed upload link) trust a planted proc inside a chroot"]
+    fn proc_fd_routes_refuse_a_planted_proc_inside_a_chroot() {
+        // SAFETY: geteuid(2) cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED: proc_fd_routes_refuse_a_planted_proc_inside_a_chroot needs root");
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("tinyftpd-proc-plant-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let fd_dir = base.join("proc/self/fd");
+        std::fs::create_dir_all(&fd_dir).unwrap();
+        for n in 0..64 {
+            std::fs::write(fd_dir.join(n.to_string()), b"planted").unwrap();
+        }
+        std::fs::write(base.join("victim"), b"victim").unwrap();
+        let planted_modes = |dir: &Path| -> Vec<u32> {
+            use std::os::unix::fs::PermissionsExt;
+            (0..64)
+                .map(|n| {
+                    std::fs::metadata(dir.join(n.to_string()))
+                        .unwrap()
+                        .permissions()
+                        .mode()
+                })
+                .collect()
+        };
+        let modes_before = planted_modes(&fd_dir);
+        let chroot_to = CString::new(base.as_os_str().as_bytes()).unwrap();
+        let (chmod, link) = std::thread::spawn(move || {
+            // SAFETY: these calls affect only this thread (its own fs_struct after unshare, its
+            // own seccomp filter and no_new_privs), which ends right after the test's calls.
+            unsafe {
+                assert_eq!(libc::unshare(libc::CLONE_FS), 0);
+                assert_eq!(libc::chroot(chroot_to.as_ptr()), 0);
+                assert_eq!(libc::chdir(c"/".as_ptr()), 0);
+                let ret_errno = |e: i32| libc::SECCOMP_RET_ERRNO | e as u32;
+                let stmt = |code: u32, k: u32| libc::sock_filter {
+                    code: code as u16,
+                    jt: 0,
+                    jf: 0,
+                    k,
+                };
+                let jump = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+                    code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                    jt,
+                    jf,
+                    k,
+                };
+                let load = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u32;
+                let ret = (libc::BPF_RET | libc::BPF_K) as u32;
+                let filter = [
+                    stmt(load, 0),
+                    jump(SYS_FCHMODAT2 as u32, 0, 1),
+                    stmt(ret, ret_errno(libc::ENOSYS)),
+                    jump(libc::SYS_linkat as u32, 0, 3),
+                    // The low half of args[4] (the flags) on a little-endian machine.
+                    stmt(load, 16 + 4 * 8),
+                    jump(libc::AT_EMPTY_PATH as u32, 0, 1),
+                    stmt(ret, ret_errno(libc::ENOENT)),
+                    stmt(ret, libc::SECCOMP_RET_ALLOW),
+                ];
+                let prog = libc::sock_fprog {
+                    len: filter.len() as u16,
+                    filter: filter.as_ptr() as *mut libc::sock_filter,
+                };
+                assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+                assert_eq!(
+                    libc::syscall(
+                        libc::SYS_seccomp,
+                        libc::SECCOMP_SET_MODE_FILTER,
+                        0,
+                        &prog as *const libc::sock_fprog
+                    ),
+                    0
+                );
+            }
+            let root = File::open("/").unwrap();
+            let chmod = chmod_at(root.as_fd(), OsStr::new("victim"), 0o600);
+            let upload = open_unnamed(root.as_fd(), 0o644).unwrap().unwrap();
+            std::io::Write::write_all(&mut File::from(upload.try_clone().unwrap()), b"upload")
+                .unwrap();
+            let link = link_unnamed(upload.as_fd(), root.as_fd(), OsStr::new("target"));
+            (chmod.is_ok(), link.is_ok())
+        })
+        .join()
+        .unwrap();
+        let changed = planted_modes(&fd_dir) != modes_before;
+        let target = std::fs::read(base.join("target")).ok();
+        let _ = std::fs::remove_dir_all(&base);
+        assert!(
+            !changed,
+            "SITE CHMOD changed a planted proc/self/fd file (ok: {chmod})"
+        );
+        assert!(
+            target.is_none() || target.as_deref() == Some(&b"upload"[..]),
+            "the upload's name went to a planted file: {target:?} (ok: {link})"
+        );
+    }
+
     #[test]
     fn only_a_real_procfs_counts_as_proc() {
         assert!(is_procfs(Path::new("/proc/self/fd")));
