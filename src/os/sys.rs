@@ -518,7 +518,12 @@ pub fn link_unnamed(file: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &OsStr) -> 
     if !matches!(err.raw_os_error(), Some(libc::ENOENT) | Some(libc::EPERM)) {
         return Err(err);
     }
-    // Without CAP_DAC_READ_SEARCH: the same through the descriptor's /proc link.
+    // Without CAP_DAC_READ_SEARCH: the same through the descriptor's /proc link, on a real
+    // procfs only (root need not hold that capability, as in a container, and inside a chroot
+    // /proc/self/fd/N would be a file in DIR that a client made: linked instead of the upload).
+    if !is_procfs(Path::new("/proc/self/fd")) {
+        return Err(err);
+    }
     let proc_path = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: as above.
@@ -656,7 +661,6 @@ mod tests {
     /// `proc/self/fd/0..63`) and a seccomp filter that answers fchmodat2 with ENOSYS and
     /// linkat(AT_EMPTY_PATH) with ENOENT, as those kernels do.
     #[test]
-    #[ignore = "audit finding: /proc/self/fd fallbacks (SITE CHMOD, unnamed upload link) trust a planted proc inside a chroot"]
     fn proc_fd_routes_refuse_a_planted_proc_inside_a_chroot() {
         // SAFETY: geteuid(2) cannot fail.
         if unsafe { libc::geteuid() } != 0 {
@@ -704,8 +708,8 @@ mod tests {
                     jf,
                     k,
                 };
-                let load = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u32;
-                let ret = (libc::BPF_RET | libc::BPF_K) as u32;
+                let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+                let ret = libc::BPF_RET | libc::BPF_K;
                 let filter = [
                     stmt(load, 0),
                     jump(SYS_FCHMODAT2 as u32, 0, 1),
@@ -1042,7 +1046,9 @@ pub fn chmod_at(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<()> 
         return Err(io::Error::from(io::ErrorKind::Unsupported));
     }
     let proc_path = format!("/proc/self/fd/{}", entry.as_raw_fd());
-    if !Path::new("/proc/self/fd").is_dir() {
+    // A real procfs only: inside a chroot /proc/self/fd is a path in DIR, where a client can
+    // make directories and a file of that name, which the chmod would then change instead.
+    if !is_procfs(Path::new("/proc/self/fd")) {
         return Err(io::Error::from(io::ErrorKind::Unsupported));
     }
     let proc_path =
