@@ -493,7 +493,7 @@ impl Listing {
             .expand_link(&mut trail, &target, &mut pending)
             .ok()?;
         let walked = self.jail.walk(trail, pending, Last::Follow, 1).ok()?;
-        let resolved = self.jail.finish(walked, &VirtualPath::root());
+        let resolved = self.jail.finish(walked, &VirtualPath::root(), true);
         let stat = resolved.stat().ok()?;
         let shown = if target.first() == Some(&b'/') {
             let mut shown = Vec::new();
@@ -638,7 +638,7 @@ impl Jail {
             .map(|c| OsString::from_vec(c.clone()))
             .collect();
         let walked = self.walk(Trail::root(&self.root_fd), pending, last, 0)?;
-        Ok(self.finish(walked, path))
+        Ok(self.finish(walked, path, walk))
     }
 
     /// The openat2 route: the parent directory in one call below the root, the last component
@@ -796,7 +796,10 @@ impl Jail {
         })
     }
 
-    fn finish(&self, mut walked: Walked, path: &VirtualPath) -> JailedPath {
+    /// `keep_trail`: only listings (and the links they judge) need the held directories above
+    /// the entry; any other resolution lets them go, so that what a session keeps (RNFR's
+    /// path, a running transfer's) holds two descriptors, not one per level of the path.
+    fn finish(&self, mut walked: Walked, path: &VirtualPath, keep_trail: bool) -> JailedPath {
         let (name, object) = match walked.name {
             Some(name) => (name, walked.object.map(Arc::new)),
             // The path ended on a directory of the trail: that directory is the object, in
@@ -810,7 +813,7 @@ impl Jail {
             dir: Arc::clone(walked.trail.top()),
             name,
             object,
-            trail: Some(walked.trail),
+            trail: keep_trail.then_some(walked.trail),
             virtual_path: path.clone(),
         }
     }

@@ -518,7 +518,12 @@ pub fn link_unnamed(file: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &OsStr) -> 
     if !matches!(err.raw_os_error(), Some(libc::ENOENT) | Some(libc::EPERM)) {
         return Err(err);
     }
-    // Without CAP_DAC_READ_SEARCH: the same through the descriptor's /proc link.
+    // Without CAP_DAC_READ_SEARCH: the same through the descriptor's /proc link, on a real
+    // procfs only (root need not hold that capability, as in a container, and inside a chroot
+    // /proc/self/fd/N would be a file in DIR that a client made: linked instead of the upload).
+    if !is_procfs(Path::new("/proc/self/fd")) {
+        return Err(err);
+    }
     let proc_path = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: as above.
@@ -646,6 +651,114 @@ mod tests {
         assert!(same_file(dup.as_raw_fd(), listener.as_raw_fd()));
     }
 
+    /// Audit finding: where the kernel makes tinyftpd take its `/proc/self/fd` routes (SITE
+    /// CHMOD on kernels before 6.6 without fchmodat2; linking an unnamed upload as root without
+    /// CAP_DAC_READ_SEARCH, as in a default Docker container, before 6.10), a `--chroot`
+    /// server resolved `/proc/self/fd/N` inside DIR, where a client can make `proc/self/fd/N`:
+    /// SITE CHMOD then changed that file instead of its target, and an upload's name was
+    /// given to that file instead of the upload. Only a real procfs may be used. Forced here
+    /// in one thread: its own root (unshare CLONE_FS + chroot into a tree with planted
+    /// `proc/self/fd/0..63`) and a seccomp filter that answers fchmodat2 with ENOSYS and
+    /// linkat(AT_EMPTY_PATH) with ENOENT, as those kernels do.
+    #[test]
+    fn proc_fd_routes_refuse_a_planted_proc_inside_a_chroot() {
+        // SAFETY: geteuid(2) cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED: proc_fd_routes_refuse_a_planted_proc_inside_a_chroot needs root");
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("tinyftpd-proc-plant-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let fd_dir = base.join("proc/self/fd");
+        std::fs::create_dir_all(&fd_dir).unwrap();
+        for n in 0..64 {
+            std::fs::write(fd_dir.join(n.to_string()), b"planted").unwrap();
+        }
+        std::fs::write(base.join("victim"), b"victim").unwrap();
+        let planted_modes = |dir: &Path| -> Vec<u32> {
+            use std::os::unix::fs::PermissionsExt;
+            (0..64)
+                .map(|n| {
+                    std::fs::metadata(dir.join(n.to_string()))
+                        .unwrap()
+                        .permissions()
+                        .mode()
+                })
+                .collect()
+        };
+        let modes_before = planted_modes(&fd_dir);
+        let chroot_to = CString::new(base.as_os_str().as_bytes()).unwrap();
+        let (chmod, link) = std::thread::spawn(move || {
+            // SAFETY: these calls affect only this thread (its own fs_struct after unshare, its
+            // own seccomp filter and no_new_privs), which ends right after the test's calls.
+            unsafe {
+                assert_eq!(libc::unshare(libc::CLONE_FS), 0);
+                assert_eq!(libc::chroot(chroot_to.as_ptr()), 0);
+                assert_eq!(libc::chdir(c"/".as_ptr()), 0);
+                let ret_errno = |e: i32| libc::SECCOMP_RET_ERRNO | e as u32;
+                let stmt = |code: u32, k: u32| libc::sock_filter {
+                    code: code as u16,
+                    jt: 0,
+                    jf: 0,
+                    k,
+                };
+                let jump = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+                    code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                    jt,
+                    jf,
+                    k,
+                };
+                let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+                let ret = libc::BPF_RET | libc::BPF_K;
+                let filter = [
+                    stmt(load, 0),
+                    jump(SYS_FCHMODAT2 as u32, 0, 1),
+                    stmt(ret, ret_errno(libc::ENOSYS)),
+                    jump(libc::SYS_linkat as u32, 0, 3),
+                    // The low half of args[4] (the flags) on a little-endian machine.
+                    stmt(load, 16 + 4 * 8),
+                    jump(libc::AT_EMPTY_PATH as u32, 0, 1),
+                    stmt(ret, ret_errno(libc::ENOENT)),
+                    stmt(ret, libc::SECCOMP_RET_ALLOW),
+                ];
+                let prog = libc::sock_fprog {
+                    len: filter.len() as u16,
+                    filter: filter.as_ptr() as *mut libc::sock_filter,
+                };
+                assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+                assert_eq!(
+                    libc::syscall(
+                        libc::SYS_seccomp,
+                        libc::SECCOMP_SET_MODE_FILTER,
+                        0,
+                        &prog as *const libc::sock_fprog
+                    ),
+                    0
+                );
+            }
+            let root = File::open("/").unwrap();
+            let chmod = chmod_at(root.as_fd(), OsStr::new("victim"), 0o600);
+            let upload = open_unnamed(root.as_fd(), 0o644).unwrap().unwrap();
+            std::io::Write::write_all(&mut File::from(upload.try_clone().unwrap()), b"upload")
+                .unwrap();
+            let link = link_unnamed(upload.as_fd(), root.as_fd(), OsStr::new("target"));
+            (chmod.is_ok(), link.is_ok())
+        })
+        .join()
+        .unwrap();
+        let changed = planted_modes(&fd_dir) != modes_before;
+        let target = std::fs::read(base.join("target")).ok();
+        let _ = std::fs::remove_dir_all(&base);
+        assert!(
+            !changed,
+            "SITE CHMOD changed a planted proc/self/fd file (ok: {chmod})"
+        );
+        assert!(
+            target.is_none() || target.as_deref() == Some(&b"upload"[..]),
+            "the upload's name went to a planted file: {target:?} (ok: {link})"
+        );
+    }
+
     #[test]
     fn only_a_real_procfs_counts_as_proc() {
         assert!(is_procfs(Path::new("/proc/self/fd")));
@@ -720,7 +833,7 @@ pub enum Beneath {
     /// The kernel has no openat2 (or a seccomp filter refuses it).
     Unavailable,
     /// A symlink the kernel will not follow below the directory (an absolute one, one that
-    /// climbs out, too many): the jail resolves this path itself.
+    /// climbs out, too many), or a path longer than PATH_MAX: the jail resolves it itself.
     NeedsWalk,
 }
 
@@ -762,7 +875,11 @@ pub fn open_beneath_following(dir: BorrowedFd<'_>, rel: &[u8], flags: i32) -> io
                 OPENAT2.store(2, Ordering::Relaxed);
                 Ok(Beneath::Unavailable)
             }
-            Some(libc::EXDEV) | Some(libc::ELOOP) => Ok(Beneath::NeedsWalk),
+            // ENAMETOOLONG: the parents joined into one path pass PATH_MAX, a limit the walk
+            // (one component at a time) does not have; both routes must serve the same tree.
+            Some(libc::EXDEV) | Some(libc::ELOOP) | Some(libc::ENAMETOOLONG) => {
+                Ok(Beneath::NeedsWalk)
+            }
             _ => Err(e),
         },
     }
@@ -929,7 +1046,9 @@ pub fn chmod_at(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> io::Result<()> 
         return Err(io::Error::from(io::ErrorKind::Unsupported));
     }
     let proc_path = format!("/proc/self/fd/{}", entry.as_raw_fd());
-    if !Path::new("/proc/self/fd").is_dir() {
+    // A real procfs only: inside a chroot /proc/self/fd is a path in DIR, where a client can
+    // make directories and a file of that name, which the chmod would then change instead.
+    if !is_procfs(Path::new("/proc/self/fd")) {
         return Err(io::Error::from(io::ErrorKind::Unsupported));
     }
     let proc_path =

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod audit;
 mod binary;
 mod clients_busybox;
 mod clients_curl;
