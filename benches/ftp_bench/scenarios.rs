@@ -114,10 +114,12 @@ fn fill(cells: &mut Cells, keys: &[&'static str], r: io::Result<Vec<Cell>>) {
     }
 }
 
-/// If many sockets sit in TIME_WAIT, wait (bounded) for them to drain.
+/// If many 127.0.0.1 <-> 127.0.0.1 sockets sit in TIME_WAIT, wait (bounded) for them to
+/// drain. Connections from the spread source addresses (`source_addr`) have ports to
+/// spare and are not waited for.
 fn settle_time_wait(limit: u64) {
     let t0 = Instant::now();
-    while procfs::time_wait_count() > limit && t0.elapsed() < Duration::from_secs(65) {
+    while procfs::time_wait_count_localhost() > limit && t0.elapsed() < Duration::from_secs(65) {
         thread::sleep(Duration::from_millis(500));
     }
 }
@@ -313,11 +315,35 @@ fn small(srv: &Server, fx: &Fixtures, plan: &Plan, stor: bool) -> io::Result<Vec
     let wall = span_secs(&res.iter().map(|r| r.0).collect::<Vec<_>>());
     let mut lat: Vec<Duration> = res.into_iter().flat_map(|r| r.1).collect();
     lat.sort();
+    if stor {
+        check_small_uploads(fx, prefix, lat.len(), size)?;
+    }
     Ok(vec![
         Cell::Val(lat.len() as f64 / wall),
         Cell::Val(percentile_ms(&lat, 50.0)),
         Cell::Val(percentile_ms(&lat, 99.0)),
     ])
+}
+
+/// Every upload a 226 acknowledged is there, whole: a server that answers 226 without
+/// storing would otherwise show a figure it did not earn.
+fn check_small_uploads(fx: &Fixtures, prefix: &str, want: usize, size: u64) -> io::Result<()> {
+    let start = format!("{prefix}-s-");
+    let mut have = 0;
+    for e in std::fs::read_dir(fx.uploaded(""))? {
+        let e = e?;
+        if e.file_name().to_string_lossy().starts_with(&start) {
+            let n = e.metadata()?.len();
+            if n != size {
+                return Err(err(format!("{:?} has {n} of {size} bytes", e.file_name())));
+            }
+            have += 1;
+        }
+    }
+    if have != want {
+        return Err(err(format!("{have} uploads stored, {want} acknowledged")));
+    }
+    Ok(())
 }
 
 /// Parallel loops of connect + USER + PASS + QUIT: sessions/s.
