@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 
 use crate::client::Target;
 use crate::fixtures::Fixtures;
-use crate::servers::{self, free_port, spawn_and_greet, Server};
+use crate::servers::{self, free_port, spawn_and_greet, Server, IDLE_TIMEOUT_SECS};
 
 /// Every peer `--compare all` means, in column order.
 pub const PEERS: [&str; 4] = ["vsftpd", "pure-ftpd", "proftpd", "pyftpdlib"];
@@ -272,6 +272,8 @@ fn start_pure_ftpd(fx: &Fixtures, sessions: usize, u: &Unpacked) -> Result<Serve
         // -E no anonymous, -A chroot, -H no DNS, -f none: no syslog; foreground (no -B).
         .args(["-E", "-A", "-H", "-f", "none", "-p", "20000:29999"])
         .args(["-c", &n, "-C", &n])
+        // -I is in minutes.
+        .args(["-I", &(IDLE_TIMEOUT_SECS / 60).to_string()])
         .arg("-l")
         .arg(login)
         .env("LD_LIBRARY_PATH", &u.lib_path);
@@ -304,6 +306,7 @@ TransferLog none
 SystemLog {scratch}/proftpd.syslog
 # mod_delay pads every login to hide timing; the other servers don't.
 DelayEngine off
+TimeoutIdle {IDLE_TIMEOUT_SECS}
 AuthOrder mod_auth_unix.c
 UseSendfile on
 <Anonymous {root}>
@@ -372,11 +375,12 @@ from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.log import config_logging
 from pyftpdlib.servers import FTPServer
 config_logging(level=logging.WARNING)
-root, port, sessions = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+root, port, sessions, idle = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 auth = DummyAuthorizer()
 auth.add_anonymous(root, perm='elradfmwMT')
 FTPHandler.authorizer = auth
 FTPHandler.passive_ports = range(20000, 30000)
+FTPHandler.timeout = idle
 server = FTPServer(('127.0.0.1', port), FTPHandler)
 server.max_cons = sessions
 server.max_cons_per_ip = 0
@@ -392,7 +396,8 @@ fn start_pyftpdlib(fx: &Fixtures, sessions: usize, py: &Path) -> Result<Server, 
     cmd.arg(&script)
         .arg(fx.served())
         .arg(port.to_string())
-        .arg(sessions.to_string());
+        .arg(sessions.to_string())
+        .arg(IDLE_TIMEOUT_SECS.to_string());
     let target = Target::anonymous(SocketAddr::from(([127, 0, 0, 1], port)));
     spawn_and_greet(fx, "pyftpdlib", cmd, target).map_err(e)
 }

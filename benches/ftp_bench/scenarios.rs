@@ -450,16 +450,27 @@ fn concurrent(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>>
     Ok(vec![Cell::Val(total / wall), Cell::Val(min / max)])
 }
 
+/// Longest time one batch of idle sessions may take to open: some servers slow down
+/// with every session they hold (proftpd scans its scoreboard), and the run must end.
+const OPEN_DEADLINE: Duration = Duration::from_secs(240);
+
 /// Open `n` logged-in sessions (8 openers in parallel), numbered from `first` for
 /// their source addresses.
 fn open_sessions(target: Target, first: usize, n: usize) -> io::Result<Vec<Ftp>> {
     let openers = 8.min(n.max(1));
+    let t0 = Instant::now();
     let mut hs = Vec::new();
     for t in 0..openers {
         hs.push(thread::spawn(move || -> io::Result<Vec<Ftp>> {
             let mut v = Vec::new();
             // Opener t takes sessions t, t + openers, ...: each has its own source.
             for i in (t..n).step_by(openers) {
+                if t0.elapsed() > OPEN_DEADLINE {
+                    return Err(err(format!(
+                        "opening {n} sessions took over {} s",
+                        OPEN_DEADLINE.as_secs()
+                    )));
+                }
                 let mut f = Ftp::connect_from(&target, Some(source_addr(first + i)))?;
                 f.login()?;
                 v.push(f);

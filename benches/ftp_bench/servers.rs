@@ -15,6 +15,10 @@ use crate::client::{err, Ftp, Target};
 use crate::fixtures::Fixtures;
 use crate::procfs;
 
+/// Idle timeout given to every server: the idle and scale tests hold sessions open for
+/// minutes at 10,000 sessions, longer than some defaults (pyftpdlib 300 s).
+pub const IDLE_TIMEOUT_SECS: u64 = 3600;
+
 /// How long a server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -103,6 +107,7 @@ pub fn start_tinyftpd(fx: &Fixtures, sessions: usize) -> io::Result<Server> {
         .args(["-p", "0", "-b", "127.0.0.1", "-w", "-q", "--anonymous"])
         .args(["--max-clients", &sessions.to_string()])
         .args(["--max-per-ip", &sessions.to_string()])
+        .args(["--idle-timeout", &IDLE_TIMEOUT_SECS.to_string()])
         .arg(fx.served())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -202,7 +207,7 @@ use_sendfile=YES
 tcp_wrappers=NO
 userlist_enable=NO
 secure_chroot_dir={empty}
-idle_session_timeout=900
+idle_session_timeout={IDLE_TIMEOUT_SECS}
 data_connection_timeout=300
 ",
         root = fx.served().display(),
