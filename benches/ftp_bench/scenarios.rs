@@ -553,7 +553,15 @@ fn scale(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
     };
     let mut f = Ftp::session(&srv.target)?;
     let alone = runs(&mut f)?;
-    let sessions = open_sessions(srv.target, 0, plan.sessions)?;
+    let sessions = match open_sessions(srv.target, 0, plan.sessions) {
+        Ok(s) => s,
+        // The figure alone stands even when the server cannot hold the sessions.
+        Err(e) => {
+            let _ = f.quit();
+            let e = Cell::Error(e.to_string());
+            return Ok(vec![Cell::Val(alone), e.clone(), e]);
+        }
+    };
     let loaded = runs(&mut f);
     let _ = f.quit();
     close_sessions(sessions)?;
