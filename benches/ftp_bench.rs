@@ -334,7 +334,7 @@ fn main() -> ExitCode {
             plan.list_runs
         ),
         format!(
-            "idle: logged-in sessions (first 1000, then up to --sessions {}), Pss from \
+            "idle: logged-in sessions, Pss at up to 1000 of them and at --sessions {}, from \
              /proc/PID/smaps_rollup (summed over the process tree) minus baseline, / sessions; \
              scale: RETR of the big file alone, then with {} idle sessions open (median of {} \
              each); concurrent-retr: {} clients x {} RETR of {} MiB",

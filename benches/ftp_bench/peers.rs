@@ -32,8 +32,9 @@ pub fn how_to_get(peer: &str) -> &'static str {
 pub fn describe(peer: &str) -> &'static str {
     match peer {
         "vsftpd" => {
-            "generated config (listen on 127.0.0.1, anonymous, write, pasv 20000-29999, \
-                     seccomp_sandbox=NO, isolate=NO, logging off); forks 2 processes per session"
+            "generated config (listen on 127.0.0.1, anonymous as user ftp, or daemon when \
+             unpacked, write, pasv 20000-29999, seccomp_sandbox=NO, isolate=NO, logging \
+             off); forks 2 processes per session"
         }
         "pure-ftpd" => {
             "Debian's binary, flags -E -A -H -f none -p 20000:29999: virtual user \
