@@ -1,11 +1,12 @@
-//! tinyftpd benchmark: `cargo bench --bench ftp_bench -- [--compare vsftpd] [--quick]`.
+//! tinyftpd benchmark: `cargo bench --bench ftp_bench -- [--compare all] [--quick]`.
 //!
 //! Starts the release tinyftpd (or `$TINYFTPD_BIN`) on 127.0.0.1, and with
-//! `--compare vsftpd` a vsftpd with a generated config, serving the same temp
-//! directory; measures big and small transfers, logins, listings, idle sessions and
-//! concurrent downloads with a std-only client, plus the machine's ceilings; prints
-//! one table. All traffic stays on loopback, every loop is bounded, every socket
-//! has a timeout.
+//! `--compare vsftpd,pure-ftpd,proftpd,pyftpdlib` (or `all`) those peers with
+//! generated configs (see peers.rs), all serving the same temp directory; measures
+//! big and small transfers, logins, listings, idle sessions, concurrent downloads and
+//! a download under thousands of idle sessions with a std-only client, plus the
+//! machine's ceilings; prints one table. All traffic stays on loopback, every loop is
+//! bounded, every socket has a timeout.
 
 #[path = "ftp_bench/ceilings.rs"]
 mod ceilings;
@@ -13,6 +14,8 @@ mod ceilings;
 mod client;
 #[path = "ftp_bench/fixtures.rs"]
 mod fixtures;
+#[path = "ftp_bench/peers.rs"]
+mod peers;
 #[path = "ftp_bench/procfs.rs"]
 mod procfs;
 #[path = "ftp_bench/report.rs"]
@@ -24,7 +27,7 @@ mod servers;
 
 use std::io;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fixtures::{Fixtures, Sizes};
 use scenarios::{Cell, Cells, Plan};
@@ -33,35 +36,70 @@ const MIB: u64 = 1 << 20;
 
 struct Args {
     quick: bool,
-    vsftpd: bool,
+    peers: Vec<&'static str>,
     only: Vec<String>,
+    window: Option<f64>,
+    sessions: Option<usize>,
 }
 
 fn usage() -> &'static str {
-    "usage: cargo bench --bench ftp_bench -- [--compare vsftpd] [--quick] [--only TEST,...]\n\
+    "usage: cargo bench --bench ftp_bench -- [--compare all|vsftpd,pure-ftpd,proftpd,pyftpdlib]\n\
+     \x20      [--quick] [--only TEST,...] [--window SECS] [--sessions N]\n\
+     --window: how long each small-retr/small-stor run lasts (default 5, quick 1)\n\
+     --sessions: idle sessions for the idle and scale tests (default 1000, quick 200)\n\
      env: TINYFTPD_BIN=path overrides the tinyftpd binary"
+}
+
+/// `all` or a comma list of peers, in `peers::PEERS` order.
+fn parse_peers(list: &str) -> Result<Vec<&'static str>, String> {
+    let names: Vec<&str> = list.split(',').filter(|s| !s.is_empty()).collect();
+    if let Some(bad) = names
+        .iter()
+        .find(|n| **n != "all" && !peers::PEERS.contains(n))
+    {
+        return Err(format!(
+            "--compare: unknown server {bad:?} (all, or some of {})",
+            peers::PEERS.join(",")
+        ));
+    }
+    Ok(peers::PEERS
+        .into_iter()
+        .filter(|p| names.iter().any(|n| n == p || *n == "all"))
+        .collect())
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
     let mut a = Args {
         quick: false,
-        vsftpd: false,
+        peers: Vec::new(),
         only: Vec::new(),
+        window: None,
+        sessions: None,
     };
     let mut bench = false;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
+        // Accept both `--flag value` and `--flag=value`.
+        let (arg, mut inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg, None),
+        };
+        let mut value = || inline.take().or_else(|| it.next()).unwrap_or_default();
         match arg.as_str() {
             // cargo bench passes --bench; cargo test (e.g. --all-targets) does not.
             "--bench" => bench = true,
             "--quick" => a.quick = true,
-            "--compare" => match it.next().as_deref() {
-                Some("vsftpd") => a.vsftpd = true,
-                other => return Err(format!("--compare: unknown server {other:?}")),
+            "--compare" => a.peers = parse_peers(&value())?,
+            "--window" => match value().parse::<f64>() {
+                Ok(w) if (0.1..=600.0).contains(&w) => a.window = Some(w),
+                _ => return Err("--window: seconds from 0.1 to 600".into()),
             },
-            "--compare=vsftpd" => a.vsftpd = true,
+            "--sessions" => match value().parse::<usize>() {
+                Ok(n) if (1..=50_000).contains(&n) => a.sessions = Some(n),
+                _ => return Err("--sessions: a count from 1 to 50000".into()),
+            },
             "--only" => {
-                let list = it.next().unwrap_or_default();
+                let list = value();
                 for name in list.split(',').filter(|s| !s.is_empty()) {
                     if !scenarios::NAMES.contains(&name) {
                         return Err(format!(
@@ -132,20 +170,13 @@ fn best_cells(a: Cells, mut b: Cells) -> Cells {
 /// Start a server; note its open-file limit.
 fn start_server(
     name: &'static str,
-    start: fn(&Fixtures) -> io::Result<servers::Server>,
-    fx: &Fixtures,
+    start: impl FnOnce() -> Result<servers::Server, String>,
     plan: &Plan,
     notes: &mut Vec<String>,
-) -> (&'static str, Result<servers::Server, String>) {
+) -> Result<servers::Server, String> {
     eprintln!("starting {name}");
-    let srv = match start(fx) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("  {name}: error: {e}");
-            return (name, Err(e.to_string()));
-        }
-    };
-    let need = plan.idle_sessions as u64 + 200;
+    let srv = start().inspect_err(|e| eprintln!("  {name}: {e}"))?;
+    let need = plan.sessions as u64 + 200;
     match procfs::max_open_files(srv.pid()) {
         Some(n) if n < need => notes.push(format!(
             "WARNING: {name} has RLIMIT_NOFILE {n} < {need} needed for the idle test \
@@ -154,7 +185,7 @@ fn start_server(
         Some(n) => notes.push(format!("{name} pid {} RLIMIT_NOFILE {n}", srv.pid())),
         None => {}
     }
-    (name, Ok(srv))
+    Ok(srv)
 }
 
 fn main() -> ExitCode {
@@ -184,11 +215,11 @@ fn main() -> ExitCode {
             Plan {
                 big_runs: 3,
                 small_conns: 8,
-                small_per_conn: 100,
+                small_window: Duration::from_secs_f64(args.window.unwrap_or(1.0)),
                 login_threads: 8,
                 login_total: 400,
                 list_runs: 3,
-                idle_sessions: 200,
+                sessions: args.sessions.unwrap_or(200),
                 conc_clients: 32,
                 conc_reps: 2,
             },
@@ -204,11 +235,11 @@ fn main() -> ExitCode {
             Plan {
                 big_runs: 3,
                 small_conns: 8,
-                small_per_conn: 500,
+                small_window: Duration::from_secs_f64(args.window.unwrap_or(5.0)),
                 login_threads: 8,
                 login_total: 2_000,
                 list_runs: 5,
-                idle_sessions: 1_000,
+                sessions: args.sessions.unwrap_or(1_000),
                 conc_clients: 32,
                 conc_reps: 5,
             },
@@ -236,24 +267,25 @@ fn main() -> ExitCode {
     };
     let tw0 = procfs::time_wait_count();
     let ceil_before = measure_ceilings(&fx, 3);
-    let mut servers = vec![start_server(
+    // Room for every idle session plus the test's own connections.
+    let limit = plan.sessions + 100;
+    let tiny = start_server(
         "tinyftpd",
-        servers::start_tinyftpd,
-        &fx,
+        || servers::start_tinyftpd(&fx, limit).map_err(|e| e.to_string()),
         &plan,
         &mut notes,
-    )];
-    if args.vsftpd {
-        servers.push(start_server(
-            "vsftpd",
-            servers::start_vsftpd,
-            &fx,
-            &plan,
-            &mut notes,
-        ));
+    );
+    let mut servers = vec![("tinyftpd", tiny)];
+    let mut skipped = Vec::new();
+    for &peer in &args.peers {
+        match start_server(peer, || peers::start(peer, &fx, limit), &plan, &mut notes) {
+            Ok(s) => servers.push((peer, Ok(s))),
+            Err(e) => skipped.push(e),
+        }
     }
     let cells = scenarios::run_all(&mut servers, &fx, &plan, &args.only);
-    let results: Vec<(&str, Cells)> = servers.iter().map(|s| s.0).zip(cells).collect();
+    let servers_run: Vec<&str> = servers.iter().map(|s| s.0).collect();
+    let results: Vec<(&str, Cells)> = servers_run.iter().copied().zip(cells).collect();
     drop(servers);
     // Ceilings again after the servers: background load changes over a run, and a
     // ceiling is the best the machine did at either end.
@@ -283,7 +315,6 @@ fn main() -> ExitCode {
     print!("{}", report::render(&ceil, &results));
     println!();
     println!("notes:");
-    let small = plan.small_conns * plan.small_per_conn;
     for n in [
         format!(
             "big file {} MiB (real data, page cache), median of {} runs; ceilings: best of 3 \
@@ -292,37 +323,44 @@ fn main() -> ExitCode {
             plan.big_runs
         ),
         format!(
-            "small: {} connections x {} transfers of {} B (EPSV + RETR/STOR each); \
-             login: {} threads, {} sessions; list: {} entries, median of {}",
+            "small: {} connections, each doing transfers of {} B (EPSV + RETR/STOR each) \
+             for {:.1} s; login: {} threads, {} sessions; list: {} entries, median of {}",
             plan.small_conns,
-            plan.small_per_conn,
             sizes.small,
+            plan.small_window.as_secs_f64(),
             plan.login_threads,
             plan.login_total,
             sizes.list_entries,
             plan.list_runs
         ),
         format!(
-            "idle: {} logged-in sessions, Pss from /proc/PID/smaps_rollup (summed over the \
-             process tree) minus baseline, / sessions; concurrent-retr: {} clients x {} RETR of \
-             {} MiB",
-            plan.idle_sessions,
+            "idle: logged-in sessions, Pss at up to 1000 of them and at --sessions {}, from \
+             /proc/PID/smaps_rollup (summed over the process tree) minus baseline, / sessions; \
+             scale: RETR of the big file alone, then with {} idle sessions open (median of {} \
+             each); concurrent-retr: {} clients x {} RETR of {} MiB",
+            plan.sessions,
+            plan.sessions,
+            plan.big_runs,
             plan.conc_clients,
             plan.conc_reps,
             sizes.mid / MIB
         ),
         "CPU: utime+stime (+cutime/cstime and live children, for forking servers) from \
-         /proc/PID/stat, before/after, resolution 1/CLK_TCK"
+         /proc/PID/stat, read just before each big transfer and just after its final reply, \
+         resolution 1/CLK_TCK"
             .to_string(),
         format!(
-            "transfers are limited by TIME_WAIT on loopback ephemeral ports (~28,000); runs \
-             are kept below that ({} data connections per server in the small tests); \
-             TIME_WAIT sockets: {tw0} at start, {tw1} at end",
-            2 * small
+            "each small-test connection and idle session uses its own source address in \
+             127.1.0.0/16, so data connections do not run out of loopback ephemeral ports; \
+             TIME_WAIT sockets: {tw0} at start, {tw1} at end"
         ),
         "retr-big and concurrent-retr are shown against sendfile(2), stor-big against \
          socket->file (single-stream ceilings: many streams on 2 CPUs can exceed them); \
-         all uploads go to upload/ for both servers"
+         all uploads go to upload/ for every server"
+            .to_string(),
+        "best peer: the peer with the best figure in the row; tinyftpd/best is tinyftpd's \
+         figure over it (above 1 is better for `higher` rows, below 1 for `lower` rows); \
+         n/a: the server does not implement it"
             .to_string(),
     ]
     .into_iter()
@@ -330,12 +368,11 @@ fn main() -> ExitCode {
     {
         println!("  {n}");
     }
-    if args.vsftpd {
-        println!(
-            "  vsftpd: generated config (listen on 127.0.0.1, anonymous, write, pasv 20000-29999, \
-             seccomp_sandbox=NO, isolate=NO, isolate_network=NO, logging off); it forks 2 \
-             processes per session"
-        );
+    for p in servers_run.iter().filter(|p| **p != "tinyftpd") {
+        println!("  {p}: {}", peers::describe(p));
+    }
+    for e in &skipped {
+        println!("  {e}");
     }
     drop(fx);
     ExitCode::SUCCESS

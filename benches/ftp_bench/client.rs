@@ -4,7 +4,8 @@
 //! 1 MiB buffers, and only loopback addresses are ever contacted.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::os::fd::FromRawFd;
 use std::time::Duration;
 
 /// Size of the buffers used to move file data.
@@ -47,11 +48,106 @@ fn check_loopback(addr: &SocketAddr) -> io::Result<()> {
 
 /// Connect to a loopback address with the bench's timeouts set.
 pub fn connect(addr: &SocketAddr) -> io::Result<TcpStream> {
+    connect_from(addr, None)
+}
+
+/// Connect from a chosen loopback source address (any of 127.0.0.0/8 is local), so
+/// that tens of thousands of connections do not all share one address's port space.
+pub fn connect_from(addr: &SocketAddr, src: Option<Ipv4Addr>) -> io::Result<TcpStream> {
     check_loopback(addr)?;
-    let s = TcpStream::connect_timeout(addr, CONNECT_TIMEOUT)?;
+    let s = match (src, addr) {
+        (Some(src), SocketAddr::V4(dst)) if src != Ipv4Addr::LOCALHOST => {
+            check_loopback(&SocketAddr::from((src, 0)))?;
+            bound_connect(src, *dst)?
+        }
+        _ => TcpStream::connect_timeout(addr, CONNECT_TIMEOUT)?,
+    };
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     s.set_write_timeout(Some(IO_TIMEOUT))?;
     Ok(s)
+}
+
+fn sockaddr_in(a: std::net::SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*a.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+/// socket + bind(src:0) + connect, which std cannot do. Linux applies SO_SNDTIMEO to
+/// connect(2), which bounds it like `connect_timeout`.
+fn bound_connect(src: Ipv4Addr, dst: std::net::SocketAddrV4) -> io::Result<TcpStream> {
+    let ret = |r: libc::c_int| {
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    };
+    // SAFETY: plain socket(2); the fd is owned by the TcpStream below from here on.
+    let fd =
+        ret(unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: fd is a fresh socket nobody else owns; TcpStream closes it on every path.
+    let s = unsafe { TcpStream::from_raw_fd(fd) };
+    let tv = libc::timeval {
+        tv_sec: CONNECT_TIMEOUT.as_secs() as libc::time_t,
+        tv_usec: 0,
+    };
+    let one: libc::c_int = 1;
+    let len = |n: usize| n as libc::socklen_t;
+    let from = sockaddr_in(std::net::SocketAddrV4::new(src, 0));
+    let to = sockaddr_in(dst);
+    // SAFETY: fd is open; each pointer/length pair describes a live local value.
+    unsafe {
+        ret(libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            len(std::mem::size_of::<libc::timeval>()),
+        ))?;
+        // Several sources may use the same local port toward the same server.
+        ret(libc::setsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            len(std::mem::size_of::<libc::c_int>()),
+        ))?;
+        ret(libc::bind(
+            fd,
+            (&from as *const libc::sockaddr_in).cast(),
+            len(std::mem::size_of::<libc::sockaddr_in>()),
+        ))?;
+        ret(libc::connect(
+            fd,
+            (&to as *const libc::sockaddr_in).cast(),
+            len(std::mem::size_of::<libc::sockaddr_in>()),
+        ))?;
+    }
+    Ok(s)
+}
+
+/// Who to log in as on a server (most serve anonymous; pure-ftpd a virtual user).
+#[derive(Clone, Copy, Debug)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub user: &'static str,
+    pub pass: &'static str,
+}
+
+impl Target {
+    pub fn anonymous(addr: SocketAddr) -> Target {
+        Target {
+            addr,
+            user: "anonymous",
+            pass: "bench@example.invalid",
+        }
+    }
 }
 
 /// Outcome of a listing command.
@@ -65,18 +161,31 @@ pub enum Listing {
 /// A logged-in or not-yet-logged-in FTP control connection.
 pub struct Ftp {
     ctrl: BufReader<TcpStream>,
-    peer: SocketAddr,
+    target: Target,
+    /// Our control connection's address: data connections come from the same one,
+    /// as servers check.
+    local: Option<Ipv4Addr>,
     line: String,
 }
 
 impl Ftp {
     /// Connect and read the 220 greeting.
-    pub fn connect(addr: &SocketAddr) -> io::Result<Ftp> {
-        let s = connect(addr)?;
+    pub fn connect(t: &Target) -> io::Result<Ftp> {
+        Ftp::connect_from(t, None)
+    }
+
+    /// Connect from a chosen loopback source address and read the 220 greeting.
+    pub fn connect_from(t: &Target, src: Option<Ipv4Addr>) -> io::Result<Ftp> {
+        let s = connect_from(&t.addr, src)?;
         s.set_nodelay(true)?;
+        let local = match s.local_addr()?.ip() {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        };
         let mut f = Ftp {
             ctrl: BufReader::with_capacity(8 * 1024, s),
-            peer: *addr,
+            target: *t,
+            local,
             line: String::new(),
         };
         let r = f.reply()?;
@@ -87,22 +196,28 @@ impl Ftp {
     }
 
     /// Connect, log in anonymously and switch to binary mode.
-    pub fn session(addr: &SocketAddr) -> io::Result<Ftp> {
-        let mut f = Ftp::connect(addr)?;
+    pub fn session(t: &Target) -> io::Result<Ftp> {
+        Ftp::session_from(t, None)
+    }
+
+    /// As `session`, from a chosen loopback source address.
+    pub fn session_from(t: &Target, src: Option<Ipv4Addr>) -> io::Result<Ftp> {
+        let mut f = Ftp::connect_from(t, src)?;
         f.login()?;
         f.expect("TYPE I", 200)?;
         Ok(f)
     }
 
-    /// USER anonymous / PASS.
+    /// USER / PASS as the target says (anonymous for most servers).
     pub fn login(&mut self) -> io::Result<()> {
-        let r = self.cmd("USER anonymous")?;
+        let r = self.cmd(&format!("USER {}", self.target.user))?;
         match r.code {
             230 => return Ok(()),
             331 => {}
             _ => return Err(err(format!("USER: {} {}", r.code, r.text))),
         }
-        self.expect("PASS bench@example.invalid", 230).map(|_| ())
+        self.expect(&format!("PASS {}", self.target.pass), 230)
+            .map(|_| ())
     }
 
     /// QUIT and wait for 221; errors are returned but harmless to ignore.
@@ -188,7 +303,7 @@ impl Ftp {
         } else {
             return Err(err(format!("EPSV: {} {}", r.code, r.text)));
         };
-        connect(&SocketAddr::new(self.peer.ip(), port))
+        connect_from(&SocketAddr::new(self.target.addr.ip(), port), self.local)
     }
 
     /// Read the preliminary (1xx) reply of a transfer command.

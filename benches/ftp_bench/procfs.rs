@@ -112,13 +112,27 @@ fn status_value(path: &str, key: &str) -> io::Result<u64> {
 
 /// Number of sockets in TIME_WAIT on this machine (IPv4 and IPv6).
 pub fn time_wait_count() -> u64 {
+    time_wait_where(|_, _| true)
+}
+
+/// Number of sockets in TIME_WAIT between 127.0.0.1 and 127.0.0.1: the ones that
+/// take ports from the connections the bench makes without a source address of its own.
+pub fn time_wait_count_localhost() -> u64 {
+    let lo = |a: &str| a.starts_with("0100007F:");
+    time_wait_where(|local, remote| lo(local) && lo(remote))
+}
+
+fn time_wait_where(f: impl Fn(&str, &str) -> bool) -> u64 {
     ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|p| fs::read_to_string(p).ok())
         .map(|s| {
             s.lines()
                 .skip(1)
-                .filter(|l| l.split_whitespace().nth(3) == Some("06"))
+                .filter(|l| {
+                    let w: Vec<&str> = l.split_whitespace().take(4).collect();
+                    w.len() == 4 && w[3] == "06" && f(w[1], w[2])
+                })
                 .count() as u64
         })
         .sum()

@@ -1,5 +1,6 @@
-//! The results table: one row per figure, one column per server, each figure with
-//! its ratio to the ceiling where one applies, and tinyftpd/vsftpd when comparing.
+//! The results table: one row per figure, one column per server, tinyftpd's figure
+//! against the ceiling where one applies, and, when comparing, the best peer of the
+//! row and tinyftpd's figure over the best peer's.
 
 use crate::scenarios::{Cell, Cells};
 
@@ -63,7 +64,7 @@ pub const CEILINGS: [Row; 3] = [
 ];
 
 /// Per-server figures.
-pub const ROWS: [Row; 18] = [
+pub const ROWS: [Row; 22] = [
     row(
         "retr_big.rate",
         "retr-big",
@@ -120,7 +121,8 @@ pub const ROWS: [Row; 18] = [
     row("list.LIST", "list", "LIST ms", 1, Lower, None),
     row("list.NLST", "list", "NLST ms", 1, Lower, None),
     row("list.MLSD", "list", "MLSD ms", 1, Lower, None),
-    row("idle.kib", "idle", "Pss KiB/session", 1, Lower, None),
+    row("idle.kib", "idle", "Pss KiB/sess <=1000", 1, Lower, None),
+    row("idle.kib_n", "idle", "Pss KiB/sess at N", 1, Lower, None),
     row("idle.threads", "idle", "threads (tasks)", 0, Neither, None),
     row(
         "conc.rate",
@@ -138,6 +140,23 @@ pub const ROWS: [Row; 18] = [
         Higher,
         None,
     ),
+    row(
+        "scale.alone",
+        "scale",
+        "RETR alone MiB/s",
+        0,
+        Higher,
+        Some("ceil.sendfile"),
+    ),
+    row(
+        "scale.loaded",
+        "scale",
+        "RETR + N idle MiB/s",
+        0,
+        Higher,
+        Some("ceil.sendfile"),
+    ),
+    row("scale.ratio", "scale", "loaded/alone", 2, Higher, None),
 ];
 
 /// Longest error text shown inside the table; the full text is listed below it.
@@ -155,6 +174,7 @@ fn show(c: Option<&Cell>, decimals: usize) -> String {
         Some(Cell::Val(v)) if v.is_finite() => format!("{v:.decimals$}"),
         Some(Cell::Val(_)) => "nan".into(),
         Some(Cell::NotAvailable) => "n/a".into(),
+        Some(Cell::NotRun) | None => "-".into(),
         Some(Cell::Error(e)) => {
             let mut s = format!("error: {e}");
             if s.chars().count() > ERR_WIDTH {
@@ -162,7 +182,6 @@ fn show(c: Option<&Cell>, decimals: usize) -> String {
             }
             s
         }
-        None => "-".into(),
     }
 }
 
@@ -173,18 +192,33 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
-/// Render the table. `servers` holds (name, cells) in column order.
+/// The best peer's name and figure in a row (servers[0] is tinyftpd).
+fn best_peer<'a>(r: &Row, servers: &'a [(&str, Cells)]) -> Option<(&'a str, f64)> {
+    let peers = servers
+        .iter()
+        .skip(1)
+        .filter_map(|(n, c)| val(c.get(r.key)).map(|v| (*n, v)));
+    match r.better {
+        Higher => peers.max_by(|a, b| a.1.total_cmp(&b.1)),
+        Lower => peers.min_by(|a, b| a.1.total_cmp(&b.1)),
+        Neither => None,
+    }
+}
+
+/// Render the table. `servers` holds (name, cells) in column order, tinyftpd first.
 pub fn render(ceilings: &Cells, servers: &[(&str, Cells)]) -> String {
     let mut header = vec!["test".to_string(), "metric".into(), "better".into()];
     header.push("ceiling".into());
     for (name, _) in servers {
         header.push((*name).into());
-        header.push("/ceiling".into());
     }
-    let compare = servers.len() == 2;
+    header.push(format!("{}/ceiling", servers[0].0));
+    let compare = servers.len() > 1;
     if compare {
-        header.push(format!("{}/{}", servers[0].0, servers[1].0));
+        header.push("best peer".into());
+        header.push(format!("{}/best", servers[0].0));
     }
+    let extra = header.len() - 4 - servers.len();
     let mut lines: Vec<Vec<String>> = vec![header];
     let mut errors = Vec::new();
     for r in &CEILINGS {
@@ -195,13 +229,7 @@ pub fn render(ceilings: &Cells, servers: &[(&str, Cells)]) -> String {
             "higher".into(),
             show(c, r.decimals),
         ];
-        for _ in servers {
-            l.push(String::new());
-            l.push(String::new());
-        }
-        if compare {
-            l.push(String::new());
-        }
+        l.extend(std::iter::repeat_n(String::new(), servers.len() + extra));
         if let Some(Cell::Error(e)) = c {
             errors.push(("ceiling".to_string(), r.metric.to_string(), e.clone()));
         }
@@ -222,16 +250,16 @@ pub fn render(ceilings: &Cells, servers: &[(&str, Cells)]) -> String {
         for (name, cells) in servers {
             let c = cells.get(r.key);
             l.push(show(c, r.decimals));
-            l.push(ratio(val(c), val(ceil)));
             if let Some(Cell::Error(e)) = c {
                 errors.push((name.to_string(), r.test.to_string(), e.clone()));
             }
         }
+        let tiny = val(servers[0].1.get(r.key));
+        l.push(ratio(tiny, val(ceil)));
         if compare {
-            l.push(ratio(
-                val(servers[0].1.get(r.key)),
-                val(servers[1].1.get(r.key)),
-            ));
+            let best = best_peer(r, servers);
+            l.push(best.map(|b| b.0.to_string()).unwrap_or_default());
+            l.push(ratio(tiny, best.map(|b| b.1)));
         }
         lines.push(l);
     }

@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::net::Ipv4Addr;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::client::{err, Ftp, Listing, BUF_SIZE};
+use crate::client::{err, Ftp, Listing, Target, BUF_SIZE};
 use crate::fixtures::{self, Fixtures};
 use crate::procfs;
 use crate::servers::Server;
@@ -17,6 +18,8 @@ use crate::servers::Server;
 pub enum Cell {
     Val(f64),
     NotAvailable,
+    /// Not measured in this run (e.g. a figure for more sessions than asked for).
+    NotRun,
     Error(String),
 }
 
@@ -31,11 +34,13 @@ pub type Cells = HashMap<&'static str, Cell>;
 pub struct Plan {
     pub big_runs: usize,
     pub small_conns: usize,
-    pub small_per_conn: usize,
+    /// How long each small-transfer run lasts (long enough for a stable figure).
+    pub small_window: Duration,
     pub login_threads: usize,
     pub login_total: usize,
     pub list_runs: usize,
-    pub idle_sessions: usize,
+    /// Idle logged-in sessions held by the idle and scale tests.
+    pub sessions: usize,
     pub conc_clients: usize,
     pub conc_reps: usize,
 }
@@ -109,16 +114,18 @@ fn fill(cells: &mut Cells, keys: &[&'static str], r: io::Result<Vec<Cell>>) {
     }
 }
 
-/// If many sockets sit in TIME_WAIT, wait (bounded) for them to drain.
+/// If many 127.0.0.1 <-> 127.0.0.1 sockets sit in TIME_WAIT, wait (bounded) for them to
+/// drain. Connections from the spread source addresses (`source_addr`) have ports to
+/// spare and are not waited for.
 fn settle_time_wait(limit: u64) {
     let t0 = Instant::now();
-    while procfs::time_wait_count() > limit && t0.elapsed() < Duration::from_secs(65) {
+    while procfs::time_wait_count_localhost() > limit && t0.elapsed() < Duration::from_secs(65) {
         thread::sleep(Duration::from_millis(500));
     }
 }
 
 /// Names of the scenarios, in run order (for `--only`).
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 9] = [
     "retr-big",
     "stor-big",
     "small-retr",
@@ -127,6 +134,7 @@ pub const NAMES: [&str; 8] = [
     "list",
     "concurrent-retr",
     "idle",
+    "scale",
 ];
 
 /// Run the FTP scenarios (all, or those named in `only`) against every server.
@@ -138,7 +146,7 @@ pub fn run_all(
 ) -> Vec<Cells> {
     let mut out = vec![Cells::new(); servers.len()];
     type Scenario = fn(&Server, &Fixtures, &Plan) -> io::Result<Vec<Cell>>;
-    let scenarios: [(&str, &[&'static str], Scenario); 8] = [
+    let scenarios: [(&str, &[&'static str], Scenario); 9] = [
         ("retr-big", &["retr_big.rate", "retr_big.cpu"], retr_big),
         ("stor-big", &["stor_big.rate", "stor_big.cpu"], stor_big),
         (
@@ -154,7 +162,12 @@ pub fn run_all(
         ("login", &["login.rate"], login),
         ("list", &["list.LIST", "list.NLST", "list.MLSD"], list),
         ("concurrent-retr", &["conc.rate", "conc.fair"], concurrent),
-        ("idle", &["idle.kib", "idle.threads"], idle),
+        ("idle", &["idle.kib", "idle.kib_n", "idle.threads"], idle),
+        (
+            "scale",
+            &["scale.alone", "scale.loaded", "scale.ratio"],
+            scale,
+        ),
     ];
     // Scenario by scenario, server by server: a change in background load then hits
     // both servers' figures alike instead of one server's whole column.
@@ -187,21 +200,23 @@ pub fn run_all(
 /// RETR of the big file a few times: median MiB/s and server CPU s/GiB over all runs.
 fn retr_big(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
     let size = fx.sizes.big;
-    let mut f = Ftp::session(&srv.addr)?;
+    let mut f = Ftp::session(&srv.target)?;
     let mut buf = vec![0u8; BUF_SIZE];
-    let cpu0 = procfs::tree_cpu_seconds(srv.pid())?;
+    let mut cpu = 0.0;
     let mut rates = Vec::new();
     for _ in 0..plan.big_runs {
+        // CPU of the transfer alone: EPSV, RETR, the data and the final reply.
+        let c0 = procfs::tree_cpu_seconds(srv.pid())?;
         let t0 = Instant::now();
         let n = f.retr(fixtures::BIG, &mut buf, size)?;
         let dt = t0.elapsed().as_secs_f64();
+        cpu += procfs::tree_cpu_seconds(srv.pid())? - c0;
         if n != size {
             return Err(err(format!("RETR got {n} of {size} bytes")));
         }
         rates.push(size as f64 / MIB / dt);
     }
     let _ = f.quit();
-    let cpu = procfs::tree_cpu_seconds(srv.pid())? - cpu0;
     let gib = (size as f64 * plan.big_runs as f64) / GIB;
     Ok(vec![Cell::Val(median(&mut rates)), Cell::Val(cpu / gib)])
 }
@@ -210,7 +225,7 @@ fn retr_big(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
 fn stor_big(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
     let size = fx.sizes.big;
     let pat = fixtures::pattern();
-    let mut f = Ftp::session(&srv.addr)?;
+    let mut f = Ftp::session(&srv.target)?;
     let mut cpu = 0.0;
     let mut rates = Vec::new();
     for i in 0..plan.big_runs {
@@ -236,28 +251,47 @@ fn stor_big(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
     Ok(vec![Cell::Val(median(&mut rates)), Cell::Val(cpu / gib)])
 }
 
-/// N connections each doing M small transfers (EPSV + RETR/STOR): transfers/s, p50, p99.
+/// A loopback source address for the `i`-th client connection of a test: spreading
+/// connections over 127.x.y.z multiplies the port space and keeps per-address limits
+/// out of the way (127.0.0.0/8 is all local on Linux).
+pub fn source_addr(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(
+        127,
+        1 + (i / 50_000) as u8,
+        (i / 200 % 250) as u8,
+        (i % 200 + 1) as u8,
+    )
+}
+
+/// Most transfers one small-test connection makes, whatever the window (a bound).
+const SMALL_MAX_PER_CONN: usize = 1_000_000;
+
+/// N connections each doing small transfers (EPSV + RETR/STOR) for the window:
+/// transfers/s, p50, p99.
 fn small(srv: &Server, fx: &Fixtures, plan: &Plan, stor: bool) -> io::Result<Vec<Cell>> {
     let conns = plan.small_conns;
-    let per = plan.small_per_conn;
+    let window = plan.small_window;
     let prefix = srv.name;
     let size = fx.sizes.small;
     let barrier = Arc::new(Barrier::new(conns + 1));
     let mut hs = Vec::new();
     for c in 0..conns {
-        let addr = srv.addr;
+        let target = srv.target;
         let barrier = barrier.clone();
         hs.push(thread::spawn(
             move || -> io::Result<(Span, Vec<Duration>)> {
-                let setup = Ftp::session(&addr);
+                let setup = Ftp::session_from(&target, Some(source_addr(c)));
                 // Everyone reaches the barrier, even after a failed setup, so nothing hangs.
                 barrier.wait();
                 let start = Instant::now();
                 let mut f = setup?;
                 let pat = fixtures::pattern();
                 let mut buf = vec![0u8; BUF_SIZE];
-                let mut lat = Vec::with_capacity(per);
-                for i in 0..per {
+                let mut lat = Vec::with_capacity(4096);
+                for i in 0..SMALL_MAX_PER_CONN {
+                    if start.elapsed() >= window {
+                        break;
+                    }
                     let t0 = Instant::now();
                     if stor {
                         let path = format!("{}/{prefix}-s-{c}-{i}.bin", fixtures::UPLOAD_DIR);
@@ -281,11 +315,35 @@ fn small(srv: &Server, fx: &Fixtures, plan: &Plan, stor: bool) -> io::Result<Vec
     let wall = span_secs(&res.iter().map(|r| r.0).collect::<Vec<_>>());
     let mut lat: Vec<Duration> = res.into_iter().flat_map(|r| r.1).collect();
     lat.sort();
+    if stor {
+        check_small_uploads(fx, prefix, lat.len(), size)?;
+    }
     Ok(vec![
         Cell::Val(lat.len() as f64 / wall),
         Cell::Val(percentile_ms(&lat, 50.0)),
         Cell::Val(percentile_ms(&lat, 99.0)),
     ])
+}
+
+/// Every upload a 226 acknowledged is there, whole: a server that answers 226 without
+/// storing would otherwise show a figure it did not earn.
+fn check_small_uploads(fx: &Fixtures, prefix: &str, want: usize, size: u64) -> io::Result<()> {
+    let start = format!("{prefix}-s-");
+    let mut have = 0;
+    for e in std::fs::read_dir(fx.uploaded(""))? {
+        let e = e?;
+        if e.file_name().to_string_lossy().starts_with(&start) {
+            let n = e.metadata()?.len();
+            if n != size {
+                return Err(err(format!("{:?} has {n} of {size} bytes", e.file_name())));
+            }
+            have += 1;
+        }
+    }
+    if have != want {
+        return Err(err(format!("{have} uploads stored, {want} acknowledged")));
+    }
+    Ok(())
 }
 
 /// Parallel loops of connect + USER + PASS + QUIT: sessions/s.
@@ -295,13 +353,13 @@ fn login(srv: &Server, _fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
     let barrier = Arc::new(Barrier::new(threads + 1));
     let mut hs = Vec::new();
     for _ in 0..threads {
-        let addr = srv.addr;
+        let target = srv.target;
         let barrier = barrier.clone();
         hs.push(thread::spawn(move || -> io::Result<Span> {
             barrier.wait();
             let start = Instant::now();
             for _ in 0..per {
-                let mut f = Ftp::connect(&addr)?;
+                let mut f = Ftp::connect(&target)?;
                 f.login()?;
                 f.quit()?;
             }
@@ -316,7 +374,7 @@ fn login(srv: &Server, _fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
 
 /// LIST, NLST and MLSD of the big directory: median milliseconds each.
 fn list(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
-    let mut f = Ftp::session(&srv.addr)?;
+    let mut f = Ftp::session(&srv.target)?;
     f.expect(&format!("CWD {}", fixtures::LIST_DIR), 250)?;
     let mut buf = vec![0u8; BUF_SIZE];
     let want = fx.sizes.list_entries as u64;
@@ -345,7 +403,7 @@ fn list(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
         out.push(cell.unwrap_or_else(|| Cell::Val(median(&mut times))));
         if matches!(out.last(), Some(Cell::Error(_))) {
             // The control connection may be out of step after an error: start afresh.
-            f = Ftp::session(&srv.addr)?;
+            f = Ftp::session(&srv.target)?;
             f.expect(&format!("CWD {}", fixtures::LIST_DIR), 250)?;
         }
     }
@@ -362,10 +420,10 @@ fn concurrent(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>>
     let barrier = Arc::new(Barrier::new(clients + 1));
     let mut hs = Vec::new();
     for _ in 0..clients {
-        let addr = srv.addr;
+        let target = srv.target;
         let barrier = barrier.clone();
         hs.push(thread::spawn(move || -> io::Result<(Span, f64)> {
-            let setup = Ftp::session(&addr);
+            let setup = Ftp::session(&target);
             barrier.wait();
             let mut f = setup?;
             let mut buf = vec![0u8; BUF_SIZE];
@@ -392,32 +450,40 @@ fn concurrent(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>>
     Ok(vec![Cell::Val(total / wall), Cell::Val(min / max)])
 }
 
-/// Many logged-in idle sessions: server Pss per session (delta over baseline) and
-/// the server's thread (task) count with all of them open.
-fn idle(srv: &Server, _fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
-    let n = plan.idle_sessions;
-    thread::sleep(Duration::from_millis(300));
-    let pss0 = procfs::tree_pss_kib(srv.pid())?;
+/// Longest time one batch of idle sessions may take to open: some servers slow down
+/// with every session they hold (proftpd scans its scoreboard), and the run must end.
+const OPEN_DEADLINE: Duration = Duration::from_secs(240);
+
+/// Open `n` logged-in sessions (8 openers in parallel), numbered from `first` for
+/// their source addresses.
+fn open_sessions(target: Target, first: usize, n: usize) -> io::Result<Vec<Ftp>> {
     let openers = 8.min(n.max(1));
+    let t0 = Instant::now();
     let mut hs = Vec::new();
     for t in 0..openers {
-        let addr = srv.addr;
-        let count = n / openers + usize::from(t < n % openers);
         hs.push(thread::spawn(move || -> io::Result<Vec<Ftp>> {
-            let mut v = Vec::with_capacity(count);
-            for _ in 0..count {
-                let mut f = Ftp::connect(&addr)?;
+            let mut v = Vec::new();
+            // Opener t takes sessions t, t + openers, ...: each has its own source.
+            for i in (t..n).step_by(openers) {
+                if t0.elapsed() > OPEN_DEADLINE {
+                    return Err(err(format!(
+                        "opening {n} sessions took over {} s",
+                        OPEN_DEADLINE.as_secs()
+                    )));
+                }
+                let mut f = Ftp::connect_from(&target, Some(source_addr(first + i)))?;
                 f.login()?;
                 v.push(f);
             }
             Ok(v)
         }));
     }
-    let mut sessions: Vec<Ftp> = join_all(hs)?.into_iter().flatten().collect();
-    thread::sleep(Duration::from_secs(1));
-    let pss1 = procfs::tree_pss_kib(srv.pid());
-    let threads = procfs::tree_threads(srv.pid());
-    // Are they all still there?
+    Ok(join_all(hs)?.into_iter().flatten().collect())
+}
+
+/// Check every session still answers, then QUIT them all. Err if any did not answer.
+fn close_sessions(mut sessions: Vec<Ftp>) -> io::Result<()> {
+    let n = sessions.len();
     let mut alive = 0;
     for f in sessions.iter_mut() {
         if matches!(f.cmd("NOOP"), Ok(r) if r.code == 200) {
@@ -427,12 +493,82 @@ fn idle(srv: &Server, _fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
     for mut f in sessions {
         let _ = f.send("QUIT");
     }
-    let (pss1, threads) = (pss1?, threads?);
     if alive < n {
         return Err(err(format!(
             "only {alive} of {n} idle sessions answered NOOP"
         )));
     }
-    let per = (pss1 as f64 - pss0 as f64) / n as f64;
-    Ok(vec![Cell::Val(per), Cell::Val(threads as f64)])
+    Ok(())
+}
+
+/// Many logged-in idle sessions: server Pss per session (delta over baseline) at 1000
+/// sessions (or fewer, if --sessions is lower) and at --sessions, and the server's
+/// thread (task) count with all of them open.
+fn idle(srv: &Server, _fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
+    let n = plan.sessions;
+    let first = n.min(1000);
+    thread::sleep(Duration::from_millis(300));
+    let pss0 = procfs::tree_pss_kib(srv.pid())?;
+    let mut sessions = open_sessions(srv.target, 0, first)?;
+    thread::sleep(Duration::from_secs(1));
+    let per_first =
+        procfs::tree_pss_kib(srv.pid()).map(|p| (p as f64 - pss0 as f64) / first as f64);
+    let mut per_n = Ok(Cell::NotRun);
+    if n > first {
+        match open_sessions(srv.target, first, n - first) {
+            Ok(more) => {
+                sessions.extend(more);
+                thread::sleep(Duration::from_secs(1));
+                per_n = procfs::tree_pss_kib(srv.pid())
+                    .map(|p| Cell::Val((p as f64 - pss0 as f64) / n as f64));
+            }
+            Err(e) => per_n = Ok(Cell::Error(format!("at {n} sessions: {e}"))),
+        }
+    }
+    let threads = procfs::tree_threads(srv.pid());
+    close_sessions(sessions)?;
+    Ok(vec![
+        Cell::Val(per_first?),
+        per_n?,
+        Cell::Val(threads? as f64),
+    ])
+}
+
+/// RETR of the big file with no other session, then with --sessions idle logged-in
+/// sessions open: median MiB/s of each and loaded / alone.
+fn scale(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
+    let size = fx.sizes.big;
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut runs = |f: &mut Ftp| -> io::Result<f64> {
+        let mut rates = Vec::new();
+        for _ in 0..plan.big_runs {
+            let t0 = Instant::now();
+            let n = f.retr(fixtures::BIG, &mut buf, size)?;
+            if n != size {
+                return Err(err(format!("RETR got {n} of {size} bytes")));
+            }
+            rates.push(size as f64 / MIB / t0.elapsed().as_secs_f64());
+        }
+        Ok(median(&mut rates))
+    };
+    let mut f = Ftp::session(&srv.target)?;
+    let alone = runs(&mut f)?;
+    let sessions = match open_sessions(srv.target, 0, plan.sessions) {
+        Ok(s) => s,
+        // The figure alone stands even when the server cannot hold the sessions.
+        Err(e) => {
+            let _ = f.quit();
+            let e = Cell::Error(e.to_string());
+            return Ok(vec![Cell::Val(alone), e.clone(), e]);
+        }
+    };
+    let loaded = runs(&mut f);
+    let _ = f.quit();
+    close_sessions(sessions)?;
+    let loaded = loaded?;
+    Ok(vec![
+        Cell::Val(alone),
+        Cell::Val(loaded),
+        Cell::Val(loaded / alone),
+    ])
 }
