@@ -4,6 +4,7 @@
 
 mod support;
 
+mod accounts;
 mod binary;
 mod clients_busybox;
 mod clients_curl;
