@@ -105,6 +105,23 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+fn assert_pwd(c: &mut Client, expected: &str) {
+    let reply = c.expect("PWD", 257).text();
+    assert_eq!(
+        reply,
+        format!("257 \"{expected}\" is the current directory.")
+    );
+}
+
+fn names_in(dir: &Path) -> Vec<std::ffi::OsString> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    names
+}
+
 /// A data command that must be refused before any data moves.
 fn refused_with_data(c: &mut Client, line: &str) {
     let _data = c.epsv();
@@ -151,17 +168,11 @@ fn scanner_cannot_reach_camera(walk: bool) {
     let s = two_folders(walk, |_| {});
     let root = s.root.path().to_path_buf();
     let camera_before = snapshot(&root.join("camera"));
-    let top_before: Vec<_> = fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let top_before = names_in(&root);
     let mut c = s.client();
     c.login("scanner", "pw");
     c.expect("TYPE I", 200);
-    assert_eq!(
-        c.expect("PWD", 257).text(),
-        "257 \"/\" is the current directory."
-    );
+    assert_pwd(&mut c, "/");
     for path in INTO_CAMERA {
         for verb in ["SIZE", "MDTM", "MLST", "STAT"] {
             let reply = c.cmd(format!("{verb} {path}"));
@@ -198,10 +209,7 @@ fn scanner_cannot_reach_camera(walk: bool) {
     // `..` stops at the folder.
     c.expect("CWD ..", 250);
     c.expect("CDUP", 250);
-    assert_eq!(
-        c.expect("PWD", 257).text(),
-        "257 \"/\" is the current directory."
-    );
+    assert_pwd(&mut c, "/");
     // The listing shows scanner's own entries; links that lead out are left out.
     let mut names = c.nlst("NLST -a /");
     names.sort();
@@ -242,10 +250,7 @@ fn scanner_cannot_reach_camera(walk: bool) {
     assert_eq!(c.retr("photo.jpg"), CAMERA_SECRET.as_bytes());
     // Nothing of camera's or of DIR's top changed, and the secrets never showed.
     assert_eq!(snapshot(&root.join("camera")), camera_before);
-    let top_after: Vec<_> = fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let top_after = names_in(&root);
     assert_eq!(top_after, top_before);
     assert_eq!(
         fs::read_to_string(root.join("top.txt")).unwrap(),
@@ -271,10 +276,7 @@ fn the_folder_is_slash_in_replies_and_dir_relative_in_xferlog() {
     let mut c = s.client();
     c.login("scanner", "pw");
     c.expect("CWD sub", 250);
-    assert_eq!(
-        c.expect("PWD", 257).text(),
-        "257 \"/sub\" is the current directory."
-    );
+    assert_pwd(&mut c, "/sub");
     let mlst = c.expect("MLST deep.txt", 250).text();
     assert!(mlst.contains(" /sub/deep.txt"), "{mlst}");
     assert!(!mlst.contains("scanner"), "{mlst}");
@@ -332,10 +334,7 @@ fn anonymous_root_confines_anonymous() {
         c.anonymous_root = Some(AccountRoot::parse("/pub", "--anonymous-root").unwrap());
     });
     let mut c = s.anonymous();
-    assert_eq!(
-        c.expect("PWD", 257).text(),
-        "257 \"/\" is the current directory."
-    );
+    assert_pwd(&mut c, "/");
     assert_eq!(c.retr("readme"), b"public");
     for path in ["../private", "/private", "leak", "/pub/readme"] {
         c.expect(format!("SIZE {path}"), 550);
