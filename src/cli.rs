@@ -7,7 +7,7 @@ use std::time::Duration;
 use getopts::{Matches, Options};
 use log::LevelFilter;
 
-use crate::config::{Account, Config, Credential, TlsConfig};
+use crate::config::{Account, AccountRoot, Config, Credential, TlsConfig};
 
 pub mod man;
 
@@ -94,11 +94,12 @@ pub static FLAGS: &[Opt] = &[
     opt("w", "writable", "", Flag, "read-only",
         "allow uploads, mkdir, delete and rename to every login",
         "Anonymous included; an account's :ro or :rw wins over it."),
-    opt("u", "user", "NAME:PASSWORD[:ro|:rw]", Repeatable, "",
+    opt("u", "user", "NAME:PASSWORD[:ro|:rw[:/SUB]]", Repeatable, "",
         "an account, repeatable; :ro/:rw wins over -w; turns anonymous off unless --anonymous",
-        "The password is visible to other local users in ps(1); use --users outside quick tests."),
+        "With :/SUB the account sees only that directory of DIR, as its /. \
+         The password is visible to other local users in ps(1); use --users outside quick tests."),
     opt("", "users", "FILE", Value, "",
-        "accounts file, one name:crypt-hash:ro|rw per line ($6$/$5$ hashes); re-read on SIGHUP",
+        "accounts file, one name:crypt-hash:ro|rw[:/SUB] per line ($6$/$5$ hashes); re-read on SIGHUP",
         "See FILES. Like -u it turns anonymous off unless --anonymous is given."),
     opt("", "hash-password", "", Flag, "",
         "read a password from stdin, print its $6$ hash for --users, and exit", ""),
@@ -113,6 +114,10 @@ pub static FLAGS: &[Opt] = &[
         "on SIGTERM/SIGINT, let transfers finish for up to SECS", "From 0 to 31536000 (a year)."),
     opt("", "anonymous", "", Flag, "on when no -u or --users is given",
         "accept anonymous/ftp with any password", ""),
+    opt("", "anonymous-root", "SUB", Value, "all of DIR",
+        "anonymous logins see only the directory SUB of DIR, as their /",
+        "SUB is relative to DIR and must be a directory inside it at start; it does not turn \
+         anonymous on."),
     opt("", "pasv-ports", "MIN-MAX", Value, "any free port",
         "passive data port range",
         "Open the range in the firewall, and forward it behind NAT."),
@@ -266,6 +271,10 @@ fn config_from(m: &Matches) -> Result<Config, UsageError> {
         .collect::<Result<_, _>>()?;
     c.users_file = value(m, "users").map(Into::into);
     c.anonymous = (c.accounts.is_empty() && c.users_file.is_none()) || m.opt_present("anonymous");
+    c.anonymous_root = value(m, "anonymous-root")
+        .map(|sub| AccountRoot::parse(&sub, "--anonymous-root"))
+        .transpose()
+        .map_err(|e| UsageError(format!("--anonymous-root: {e}")))?;
     if let Some(mask) = value(m, "umask") {
         c.umask = u32::from_str_radix(&mask, 8)
             .ok()
@@ -453,16 +462,25 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
         .ok()
 }
 
-/// `NAME:PASSWORD[:ro|:rw]`. The password may itself contain `:`; only a final `:ro`/`:rw` is
-/// taken as the access suffix.
+/// `NAME:PASSWORD[:ro|:rw[:/SUB]]`. The password may itself contain `:`; only a final
+/// `:ro`/`:rw` is taken as the access suffix, or one followed by a last field that starts with
+/// `/` (the account's folder, which therefore holds no `:` here).
 pub fn parse_account(spec: &str, default_writable: bool) -> Result<Account, UsageError> {
     let bad = || {
         UsageError(format!(
-            "--user: expected NAME:PASSWORD[:ro|:rw], got '{}'",
+            "--user: expected NAME:PASSWORD[:ro|:rw[:/SUB]], got '{}'",
             spec.split(':').next().unwrap_or("")
         ))
     };
     let (name, rest) = spec.split_once(':').ok_or_else(bad)?;
+    let (rest, folder) = match rest.rsplit_once(':') {
+        Some((before, folder))
+            if folder.starts_with('/') && (before.ends_with(":ro") || before.ends_with(":rw")) =>
+        {
+            (before, Some(folder))
+        }
+        _ => (rest, None),
+    };
     let (password, writable) = if let Some(p) = rest.strip_suffix(":rw") {
         (p, true)
     } else if let Some(p) = rest.strip_suffix(":ro") {
@@ -478,10 +496,15 @@ pub fn parse_account(spec: &str, default_writable: bool) -> Result<Account, Usag
             "--user: '{name}' is the anonymous login; use --anonymous"
         )));
     }
+    let root = folder
+        .map(|folder| AccountRoot::parse(folder, &format!("-u {name}")))
+        .transpose()
+        .map_err(|e| UsageError(format!("--user {name}: {e}")))?;
     Ok(Account {
         name: name.to_string(),
         credential: Credential::Plain(password.to_string()),
         writable,
+        root,
     })
 }
 
@@ -579,7 +602,8 @@ mod tests {
             vec![Account {
                 name: "alice".into(),
                 credential: Credential::Plain("se:cret".into()),
-                writable: false
+                writable: false,
+                root: None,
             }]
         );
         let c = serve(&["-w", "-u", "a:b", "-u", "c:d:ro", "--anonymous"]);
@@ -695,6 +719,42 @@ mod tests {
             matches!(parse(&["--help".to_string()]), Ok(CliAction::Help(h)) if h.contains("--pasv-ports"))
         );
         assert_eq!(parse(&["-V".to_string()]), Ok(CliAction::Version));
+    }
+
+    #[test]
+    fn an_account_folder_follows_the_access() {
+        let c = serve(&[
+            "-u",
+            "scanner:pw:rw:/scanner/in",
+            "-u",
+            "odd:p:ro:/x:rw",
+            "-u",
+            "plain:a:rw:b",
+            "--anonymous-root",
+            "pub",
+        ]);
+        let shown = |a: &Account| a.root.as_ref().map(|r| (r.shown(), r.origin.clone()));
+        assert_eq!(
+            shown(&c.accounts[0]),
+            Some(("/scanner/in".into(), "-u scanner".into()))
+        );
+        assert!(c.accounts[0].writable);
+        // The last field is the access, so ':/x' belongs to the password.
+        assert_eq!(
+            c.accounts[1].credential,
+            Credential::Plain("p:ro:/x".into())
+        );
+        assert!(c.accounts[1].writable && c.accounts[1].root.is_none());
+        // Without a leading '/' the last field is not a folder.
+        assert_eq!(c.accounts[2].credential, Credential::Plain("a:rw:b".into()));
+        assert_eq!(c.anonymous_root.map(|r| r.shown()), Some("/pub".into()));
+        let error = usage_error(&["-u", "cam:s3cret:rw:/../etc"]);
+        assert!(
+            error.contains("--user cam") && error.contains("'..'"),
+            "{error}"
+        );
+        assert!(!error.contains("s3cret"), "{error}");
+        assert!(usage_error(&["--anonymous-root", "a/../.."]).contains("--anonymous-root"));
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::fs::jail::VirtualPath;
+
 pub const DEFAULT_PORT: u16 = 2121;
 pub const DEFAULT_MAX_CLIENTS: usize = 200;
 pub const DEFAULT_MAX_PER_IP: usize = 32;
@@ -16,12 +18,14 @@ pub const DEFAULT_DATA_TIMEOUT: Duration = Duration::from_secs(30);
 /// The 220 greeting: names the software but not its version, so scanners learn less.
 pub const DEFAULT_BANNER: &str = "tinyftpd ready.";
 
-/// A named login, from `-u NAME:PASSWORD[:ro|:rw]` or a line of `--users FILE`.
+/// A named login, from `-u NAME:PASSWORD[:ro|:rw[:/SUB]]` or a line of `--users FILE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     pub name: String,
     pub credential: Credential,
     pub writable: bool,
+    /// The account's own folder, its `/`; `None` is all of DIR.
+    pub root: Option<AccountRoot>,
 }
 
 /// How an account's password is checked.
@@ -52,6 +56,8 @@ pub struct Config {
     /// Whether anonymous logins may write (`-w`). Accounts carry their own flag.
     pub anonymous_writable: bool,
     pub anonymous: bool,
+    /// `--anonymous-root`: the folder anonymous logins see as `/`; `None` is all of DIR.
+    pub anonymous_root: Option<AccountRoot>,
     /// Accounts from `-u`.
     pub accounts: Vec<Account>,
     /// `--users FILE`: more accounts, re-read on SIGHUP.
@@ -137,6 +143,7 @@ impl Config {
             bind: Vec::new(),
             anonymous_writable: false,
             anonymous: true,
+            anonymous_root: None,
             accounts: Vec::new(),
             users_file: None,
             umask: 0o022,
@@ -189,5 +196,44 @@ impl Config {
         } else {
             parts.join(", ")
         }
+    }
+}
+
+/// A folder of DIR that a login sees as its `/` (`:/sub/dir` of an account, `--anonymous-root`).
+/// Checked through the jail at start, on reload and at each login (see
+/// [`crate::fs::jail::Jail::sub_jail`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRoot {
+    /// The folder as a path in DIR (normalised, never above DIR).
+    pub path: VirtualPath,
+    /// Where it was configured, for errors: `line 3`, `-u alice`, `--anonymous-root`.
+    pub origin: String,
+}
+
+impl AccountRoot {
+    /// `spec` is a path relative to DIR (`/scanner`, `scanner/in`; a leading `/` is optional).
+    /// Empty, `..`, NUL and upload-temporary names are refused: a folder is named plainly.
+    pub fn parse(spec: &str, origin: &str) -> Result<AccountRoot, String> {
+        let parts = spec.split('/').filter(|p| !p.is_empty() && *p != ".");
+        if spec.is_empty() {
+            return Err("empty folder".to_string());
+        }
+        if parts.clone().any(|p| p == "..") {
+            return Err(format!(
+                "folder {spec}: '..' is not allowed (relative to DIR)"
+            ));
+        }
+        let path = VirtualPath::root()
+            .join(spec.as_bytes())
+            .map_err(|_| format!("folder {spec}: not a usable name"))?;
+        Ok(AccountRoot {
+            path,
+            origin: origin.to_string(),
+        })
+    }
+
+    /// The folder as the administrator sees it in DIR: `/scanner`.
+    pub fn shown(&self) -> String {
+        String::from_utf8_lossy(&self.path.to_bytes()).into_owned()
     }
 }

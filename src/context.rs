@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::auth::users_file;
-use crate::config::{Account, Config};
+use crate::config::{Account, AccountRoot, Config};
 use crate::fs::jail::Jail;
 use crate::net::data_channel::{self, PassiveListeners};
 use crate::os::sys;
@@ -92,15 +92,21 @@ impl ServerContext {
     /// dropped; `config.xferlog` is then not opened again).
     pub fn with_xferlog(config: Config, xferlog: Option<XferLog>) -> io::Result<ServerContext> {
         let jail = Jail::with_route(&config.root, config.jail_openat2)?;
+        let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidData, message);
         let file_accounts = match &config.users_file {
-            Some(path) => users_file::load(path).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("--users {}: {e}", path.display()),
-                )
-            })?,
+            Some(path) => {
+                let accounts = users_file::load(path)
+                    .map_err(|e| invalid(format!("--users {}: {e}", path.display())))?;
+                check_roots(&jail, &accounts)
+                    .map_err(|e| invalid(format!("--users {}: {e}", path.display())))?;
+                accounts
+            }
             None => Vec::new(),
         };
+        check_roots(&jail, &config.accounts).map_err(invalid)?;
+        if let Some(root) = &config.anonymous_root {
+            check_root(&jail, root).map_err(invalid)?;
+        }
         let passive = PassiveListeners::new(
             config.data_timeout,
             data_channel::passive_cap(config.max_per_ip, config.pasv_ports.as_ref()),
@@ -132,18 +138,22 @@ impl ServerContext {
         };
         let accounts =
             users_file::load(path).map_err(|e| format!("--users {}: {e}", path.display()))?;
-        Ok(self.replace_file_accounts(accounts))
+        self.replace_file_accounts(accounts)
+            .map_err(|e| format!("--users {}: {e}", path.display()))
     }
 
     /// Replaces the users file's accounts with `accounts` (read by the caller, e.g. from a
     /// [`users_file::UsersFile`] opened before privileges were dropped); returns their number.
-    pub fn replace_file_accounts(&self, accounts: Vec<Account>) -> usize {
+    /// Every account folder must be a directory inside DIR (see [`check_roots`]), else the old
+    /// accounts stay and the error names the line.
+    pub fn replace_file_accounts(&self, accounts: Vec<Account>) -> Result<usize, String> {
+        check_roots(&self.jail, &accounts)?;
         let count = accounts.len();
         *self
             .file_accounts
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(accounts);
-        count
+        Ok(count)
     }
 
     pub(crate) fn counts(&self) -> MutexGuard<'_, SessionCounts> {
@@ -295,6 +305,27 @@ impl Drop for SessionSlot {
             }
         }
         self.ctx.session_ended.notify_all();
+    }
+}
+
+/// Checks that each account's folder is a directory inside DIR, resolved through the server's
+/// jail as a login will resolve it (no symlink out of DIR); the error names where the folder
+/// was configured (`line 3`, `-u alice`).
+fn check_roots(jail: &Jail, accounts: &[Account]) -> Result<(), String> {
+    accounts
+        .iter()
+        .filter_map(|a| a.root.as_ref())
+        .try_for_each(|root| check_root(jail, root))
+}
+
+fn check_root(jail: &Jail, root: &AccountRoot) -> Result<(), String> {
+    match jail.sub_jail(&root.path) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "{}: folder {} is not a directory inside DIR: {e}",
+            root.origin,
+            root.shown()
+        )),
     }
 }
 

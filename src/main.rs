@@ -226,7 +226,8 @@ fn server_context(
     }
     Ok(match users {
         Some((file, accounts)) => {
-            ctx.replace_file_accounts(accounts);
+            ctx.replace_file_accounts(accounts)
+                .map_err(|e| format!("--users {}: {e}", file.path().display()))?;
             (ctx, Some(file))
         }
         None => (ctx, None),
@@ -326,11 +327,9 @@ fn wait_for_terminate(ctx: &Arc<ServerContext>, mut users: Option<&mut UsersFile
             Ok(Signal::Terminate) => return,
             Ok(Signal::Reload) => {
                 if let Some(file) = users.as_deref_mut() {
-                    match file.load() {
-                        Ok(accounts) => log::info!(
-                            "SIGHUP: reloaded users file ({} accounts)",
-                            ctx.replace_file_accounts(accounts)
-                        ),
+                    let loaded = file.load().map_err(|e| e.to_string());
+                    match loaded.and_then(|accounts| ctx.replace_file_accounts(accounts)) {
+                        Ok(count) => log::info!("SIGHUP: reloaded users file ({count} accounts)"),
                         Err(e) => log::error!(
                             "SIGHUP: kept the old accounts: --users {}: {e}",
                             file.path().display()

@@ -52,7 +52,8 @@ pub struct Entry<'a> {
     pub remote: IpAddr,
     /// Bytes that crossed the data connection (so far, for an incomplete transfer).
     pub bytes: u64,
-    /// The path as the client sees it (the virtual path, never the host path).
+    /// The path in DIR: as the client sees it, with its account's folder in front (never the
+    /// host path).
     pub path: &'a [u8],
     pub kind: TransferType,
     pub direction: Direction,

@@ -11,6 +11,7 @@ pub mod sha_crypt;
 pub mod users_file;
 
 use crate::config::{Account, Config, Credential};
+use crate::fs::jail::VirtualPath;
 use sha2::{Digest, Sha256};
 
 /// The logged-in user for a name and password, or `None`. Every failed attempt costs the same
@@ -27,6 +28,7 @@ pub fn authenticate(
         return config.anonymous.then(|| User {
             name: "anonymous".to_string(),
             writable: config.anonymous_writable,
+            root: config.anonymous_root.as_ref().map(|r| r.path.clone()),
         });
     }
     let accounts = || config.accounts.iter().chain(file_accounts);
@@ -52,6 +54,7 @@ pub fn authenticate(
     password_ok.then(|| User {
         name: account.name.clone(),
         writable: account.writable,
+        root: account.root.as_ref().map(|r| r.path.clone()),
     })
 }
 
@@ -110,6 +113,8 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub struct User {
     pub name: String,
     pub writable: bool,
+    /// The folder of DIR this login sees as `/` (`None`: all of DIR).
+    pub root: Option<VirtualPath>,
 }
 
 #[cfg(test)]
@@ -123,6 +128,7 @@ mod tests {
             name: "alice".into(),
             credential: Credential::Plain("secret".into()),
             writable: true,
+            root: None,
         }];
         c
     }
@@ -147,6 +153,7 @@ mod tests {
             name: "carol".into(),
             credential: Credential::Crypt(hash),
             writable: false,
+            root: None,
         }];
         assert_eq!(
             authenticate(&c, &file, b"carol", b"pw").map(|u| u.writable),
@@ -162,6 +169,7 @@ mod tests {
             name: name.into(),
             credential: Credential::Crypt(hash.into()),
             writable: false,
+            root: None,
         };
         let cheap = sha_crypt::hash_sha512(b"pw", "salt");
         let costly = "$5$rounds=10000$saltstringsaltst$3xv.VbSHBb41AL9AvLeujZkZRBAwqFMz2.opqey6IcA";

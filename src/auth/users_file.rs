@@ -1,7 +1,9 @@
-//! The `--users FILE` format: one account per line, `name:hash:ro|rw`, where `hash` is a
-//! crypt(3) SHA-512 (`$6$...`) or SHA-256 (`$5$...`) string, as made by `openssl passwd -6`,
-//! `mkpasswd -m sha-512` or `tinyftpd --hash-password`. Blank lines and `#` comments are
-//! allowed. Parsing is pure; a malformed line is an error naming its number.
+//! The `--users FILE` format: one account per line, `name:hash:ro|rw[:/folder]`, where `hash`
+//! is a crypt(3) SHA-512 (`$6$...`) or SHA-256 (`$5$...`) string, as made by `openssl passwd
+//! -6`, `mkpasswd -m sha-512` or `tinyftpd --hash-password`, and the optional folder (relative
+//! to DIR) is the account's `/`. Blank lines and `#` comments are allowed. Parsing is pure; a
+//! malformed line is an error naming its number (whether the folder exists is checked by the
+//! server, through its jail, with the same line number).
 
 use std::fmt;
 use std::fs::File;
@@ -9,7 +11,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::auth::sha_crypt;
-use crate::config::{Account, Credential};
+use crate::config::{Account, AccountRoot, Credential};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsersFileError {
@@ -39,13 +41,18 @@ pub fn parse(text: &str) -> Result<Vec<Account>, UsersFileError> {
             line: index + 1,
             reason: reason.to_string(),
         };
-        // The hash contains no ':' (its alphabet is ./0-9A-Za-z and '$'), so split from both ends.
-        let (name, rest) = line
-            .split_once(':')
-            .ok_or_else(|| error("expected name:hash:ro|rw"))?;
-        let (hash, access) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| error("expected name:hash:ro|rw"))?;
+        // The hash contains no ':' (its alphabet is ./0-9A-Za-z and '$'), so the fields end at
+        // the first three ':' and a folder may hold ':' itself.
+        let mut fields = line.splitn(4, ':');
+        let (Some(name), Some(hash), Some(access)) = (fields.next(), fields.next(), fields.next())
+        else {
+            return Err(error("expected name:hash:ro|rw[:/folder]"));
+        };
+        let root = fields
+            .next()
+            .map(|folder| AccountRoot::parse(folder, &format!("line {}", index + 1)))
+            .transpose()
+            .map_err(|reason| error(&reason))?;
         let writable = match access {
             "rw" => true,
             "ro" => false,
@@ -71,6 +78,7 @@ pub fn parse(text: &str) -> Result<Vec<Account>, UsersFileError> {
             name: name.to_string(),
             credential: Credential::Crypt(hash.to_string()),
             writable,
+            root,
         });
     }
     Ok(accounts)
@@ -187,6 +195,34 @@ mod tests {
             (format!("a:{HASH}:rw\na:{HASH}:ro"), 2),
         ] {
             assert_eq!(parse(&text).unwrap_err().line, line, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_optional_fourth_field_is_the_account_folder() {
+        let text = format!(
+            "scanner:{HASH}:rw:/scanner\ncamera:{HASH}:ro:cam/in//\nall:{HASH}:rw\nodd:{HASH}:rw:/a:b\n"
+        );
+        let accounts = parse(&text).unwrap();
+        let root = |i: usize| {
+            accounts[i]
+                .root
+                .as_ref()
+                .map(|r| (r.shown(), r.origin.clone()))
+        };
+        assert_eq!(root(0), Some(("/scanner".into(), "line 1".into())));
+        assert_eq!(root(1), Some(("/cam/in".into(), "line 2".into())));
+        assert_eq!(root(2), None);
+        assert_eq!(root(3), Some(("/a:b".into(), "line 4".into())));
+        for (bad, reason) in [
+            (format!("\nscanner:{HASH}:rw:"), "empty"),
+            (format!("\nscanner:{HASH}:rw:/../etc"), "'..'"),
+            (format!("\nscanner:{HASH}:rw:/a/../../b"), "'..'"),
+            (format!("\nscanner:{HASH}:rw:/.tinyftpd-upload.1"), "usable"),
+        ] {
+            let e = parse(&bad).unwrap_err();
+            assert_eq!(e.line, 2, "{bad}");
+            assert!(e.reason.contains(reason), "{bad}: {e}");
         }
     }
 

@@ -202,7 +202,7 @@ read by the systemd unit.
 .TP
 The \fB\-\-users\fR file
 One account per line,
-\fIname\fR:\fIhash\fR:\fBro\fR|\fBrw\fR,
+\fIname\fR:\fIhash\fR:\fBro\fR|\fBrw\fR[:\fI/folder\fR],
 where
 .I hash
 is a
@@ -213,7 +213,11 @@ prints;
 .B ro
 is read\-only and
 .B rw
-writable.
+writable; the optional
+.I /folder
+(relative to
+.IR DIR )
+is all the account sees, as its /.
 Blank lines and lines starting with # are ignored.
 Keep the file outside
 .IR DIR ;

@@ -819,6 +819,45 @@ impl Jail {
     }
 }
 
+/// Per-account folders: a jail whose `/` is a directory of another. The same type and code
+/// serve it, so every guarantee above holds for it, measured from its own root.
+impl Jail {
+    /// The jail rooted at the directory `path` names in this one. The path is resolved here, so
+    /// a symlink on the way is judged by this jail and cannot lead out of it; the directory is
+    /// then held by descriptor, and every resolution of the new jail starts there: `..` and
+    /// relative links stop at it, and an absolute link counts as inside only under its real
+    /// path (this jail's real path and the directories the walk went through: the names the
+    /// links on the way led to).
+    pub fn sub_jail(&self, path: &VirtualPath) -> io::Result<Jail> {
+        let resolved = self.resolve_as(path, Last::Follow, true)?;
+        if !resolved.stat()?.is_dir() {
+            return Err(io::Error::from(io::ErrorKind::NotADirectory));
+        }
+        let mut root = self.root.clone();
+        if !resolved.is_jail_root() {
+            let above = resolved.trail.as_ref().map_or(&[][..], |t| &t.names[..]);
+            for name in above.iter().chain([&resolved.name]) {
+                root.push(name);
+            }
+        }
+        Ok(Jail {
+            root,
+            root_fd: resolved.object_fd()?,
+            openat2: self.openat2,
+        })
+    }
+}
+
+impl VirtualPath {
+    /// This path of a jail whose `/` is `base` in an outer one, as the outer one names it
+    /// (logs name files in DIR, whatever folder the login sees).
+    pub fn under(&self, base: &VirtualPath) -> VirtualPath {
+        let mut components = base.components.clone();
+        components.extend(self.components.iter().cloned());
+        VirtualPath { components }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -975,5 +1014,67 @@ mod tests {
     #[test]
     fn non_utf8_names_round_trip() {
         assert_eq!(vp("/").join(b"caf\xE9").unwrap().to_bytes(), b"/caf\xE9");
+    }
+
+    /// A sub-jail's root is a wall like the served directory's: relative and absolute links
+    /// to a sibling folder or to the parent are outside, links inside work, also when the
+    /// folder itself was reached through a link.
+    #[test]
+    fn sub_jail_judges_links_against_its_own_root() {
+        let base = std::env::temp_dir().join(format!("tinyftpd-jail-sub-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let root = base.join("root");
+        fs::create_dir_all(root.join("scanner/sub")).unwrap();
+        fs::create_dir_all(root.join("camera")).unwrap();
+        fs::write(root.join("scanner/sub/s"), b"s").unwrap();
+        fs::write(root.join("camera/c"), b"c").unwrap();
+        let real = fs::canonicalize(&root).unwrap();
+        let link = |target: &Path, name: &str| std::os::unix::fs::symlink(target, root.join(name));
+        link(Path::new("../camera"), "scanner/rel").unwrap();
+        link(&real.join("camera"), "scanner/abs").unwrap();
+        link(Path::new(".."), "scanner/up").unwrap();
+        link(&real, "scanner/absup").unwrap();
+        link(&real.join("scanner/sub/s"), "scanner/abs-inside").unwrap();
+        link(Path::new("sub"), "scanner/rel-inside").unwrap();
+        link(Path::new("scanner"), "via").unwrap();
+        link(Path::new("/etc"), "etc").unwrap();
+        for openat2 in [true, false] {
+            let jail = Jail::with_route(&root, openat2).unwrap();
+            for folder in ["/scanner", "/via"] {
+                let sub = jail.sub_jail(&vp(folder)).unwrap();
+                assert!(sub.resolve(&vp("/")).unwrap().is_jail_root());
+                for ok in ["/sub/s", "/abs-inside", "/rel-inside/s", "/../../sub/s"] {
+                    let p = sub.resolve(&vp(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
+                    assert!(p.stat().unwrap().is_file(), "{folder} {ok}");
+                }
+                for out in ["/rel/c", "/abs/c", "/up", "/up/camera/c", "/absup/camera/c"] {
+                    let e = sub.resolve(&vp(out)).unwrap_err();
+                    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{folder} {out}");
+                }
+                assert!(sub.resolve(&vp("/camera/c")).is_err());
+                assert!(sub.resolve_entry(&vp("/rel/new")).is_err());
+                let (_, listing) = sub.list(&vp("/")).unwrap();
+                let listing = listing.unwrap();
+                assert!(listing.link_target(OsStr::new("rel")).is_none());
+                assert!(listing.link_target(OsStr::new("up")).is_none());
+                let shown = listing.link_target(OsStr::new("abs-inside")).unwrap().shown;
+                assert_eq!(shown, "/sub/s");
+            }
+            assert_eq!(
+                jail.sub_jail(&vp("/camera/c")).unwrap_err().kind(),
+                io::ErrorKind::NotADirectory
+            );
+            assert_eq!(
+                jail.sub_jail(&vp("/missing")).unwrap_err().kind(),
+                io::ErrorKind::NotFound
+            );
+            assert_eq!(
+                jail.sub_jail(&vp("/etc")).unwrap_err().kind(),
+                io::ErrorKind::PermissionDenied
+            );
+        }
+        assert_eq!(vp("/f").under(&vp("/scanner")).to_bytes(), b"/scanner/f");
+        assert_eq!(vp("/").under(&vp("/scanner")).to_bytes(), b"/scanner");
+        let _ = fs::remove_dir_all(&base);
     }
 }

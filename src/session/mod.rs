@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::auth::User;
 use crate::context::ServerContext;
 use crate::error::FtpError;
-use crate::fs::jail::{JailedPath, VirtualPath};
+use crate::fs::jail::{Jail, JailedPath, VirtualPath};
 use crate::fs::listing::FactSet;
 use crate::net::data_channel::DataSetup;
 use crate::net::stream::Stream;
@@ -75,6 +75,9 @@ pub struct State {
     pub pbsz: bool,
     /// PROT P: data connections are TLS (always, under implicit TLS).
     pub protect_data: bool,
+    /// The login's own jail when its account has a folder (see [`Session::jail`]); REIN drops
+    /// it with the rest, so the next login starts from the server's.
+    pub jail: Option<Jail>,
 }
 
 pub struct Session {
@@ -268,19 +271,33 @@ impl Session {
         Ok(self.state.cwd.join(arg)?)
     }
 
+    /// The jail this login's paths resolve in: its account's folder, or all of DIR.
+    pub fn jail(&self) -> &Jail {
+        self.state.jail.as_ref().unwrap_or(&self.ctx.jail)
+    }
+
+    /// A path of this login as the server's logs name it: in DIR, with the account's folder
+    /// in front (the client itself sees the path without it).
+    pub fn logged_path(&self, path: &VirtualPath) -> Vec<u8> {
+        match self.user().and_then(|u| u.root.as_ref()) {
+            Some(root) => path.under(root).to_bytes(),
+            None => path.to_bytes(),
+        }
+    }
+
     /// Resolves a client path, following symlinks (see [`crate::fs::jail::Jail::resolve`]).
     pub fn resolve(&self, arg: &[u8]) -> Result<JailedPath, FtpError> {
-        Ok(self.ctx.jail.resolve(&self.virtual_path(arg)?)?)
+        Ok(self.jail().resolve(&self.virtual_path(arg)?)?)
     }
 
     /// Resolves a client path for an in-place write (see [`crate::fs::jail::Jail::resolve_in_place`]).
     pub fn resolve_in_place(&self, arg: &[u8]) -> Result<JailedPath, FtpError> {
-        Ok(self.ctx.jail.resolve_in_place(&self.virtual_path(arg)?)?)
+        Ok(self.jail().resolve_in_place(&self.virtual_path(arg)?)?)
     }
 
     /// Resolves a client path to the entry itself (see [`crate::fs::jail::Jail::resolve_entry`]).
     pub fn resolve_entry(&self, arg: &[u8]) -> Result<JailedPath, FtpError> {
-        Ok(self.ctx.jail.resolve_entry(&self.virtual_path(arg)?)?)
+        Ok(self.jail().resolve_entry(&self.virtual_path(arg)?)?)
     }
 
     /// Called before each chunk of a file transfer: waits until the data connection is ready

@@ -22,6 +22,7 @@ fn account_server() -> TestServer {
             name: "cam".into(),
             credential: Credential::Plain("pw".into()),
             writable: true,
+            root: None,
         }];
     })
 }

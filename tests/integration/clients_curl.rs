@@ -177,6 +177,7 @@ fn curl_with_an_account() {
             name: "a".into(),
             credential: Credential::Plain("b".into()),
             writable: true,
+            root: None,
         }];
     });
     let work = TempDir::new("curl");

@@ -197,6 +197,7 @@ fn tnftp_account_and_read_only_refusals() {
             name: "u".into(),
             credential: Credential::Plain("pw".into()),
             writable: true,
+            root: None,
         }];
         c.anonymous = true;
     });

@@ -12,6 +12,8 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use tinyftpd::config::{Account, AccountRoot, Credential};
+
 use crate::support::client::{read_all, Reply};
 use crate::support::{sys, Client, TempDir, TestServer};
 
@@ -189,23 +191,56 @@ fn fs_free_name(c: &mut Client, id: usize, n: usize, seen: &mut Vec<u8>) {
     seen.extend(c.cmd(format!("RNTO d/pushed-{id}-{n}")).text().bytes());
 }
 
-fn race(walk: bool) {
+/// Where a race runs: the server, the directory its sessions see as `/`, the directory next to
+/// it that they must never reach, and the login.
+struct Arena {
+    s: TestServer,
+    root: PathBuf,
+    outside: PathBuf,
+    /// The outside's own temporary directory, when it is not inside the server's.
+    _outside_dir: Option<TempDir>,
+    login: (&'static str, &'static str),
+}
+
+/// Anonymous sees all of DIR; the outside is a directory next to DIR.
+fn whole_dir(walk: bool) -> Arena {
     let s = server(walk);
     let outside = TempDir::new("outside");
-    build_outside(outside.path());
-    let root: PathBuf = s.root.path().to_path_buf();
-    build_inside(&root);
+    Arena {
+        root: s.root.path().to_path_buf(),
+        outside: outside.path().to_path_buf(),
+        _outside_dir: Some(outside),
+        s,
+        login: ("anonymous", "x@example.com"),
+    }
+}
+
+fn race(walk: bool) {
+    race_in(whole_dir(walk), walk);
+}
+
+fn race_in(arena: Arena, walk: bool) {
+    let Arena {
+        s, root, outside, ..
+    } = &arena;
+    build_outside(outside);
+    build_inside(root);
     // Two links to the outside: an absolute one and a relative one that climbs out.
     let abs_link = root.join("abs");
-    symlink(outside.path(), &abs_link).unwrap();
-    let rel_target = Path::new("..").join(outside.path().file_name().unwrap());
+    symlink(outside, &abs_link).unwrap();
+    let rel_target = Path::new("..").join(outside.file_name().unwrap());
     let rel_link = root.join("rel");
     symlink(&rel_target, &rel_link).unwrap();
     assert!(
         fs::metadata(&rel_link).unwrap().is_dir(),
         "relative link works on the host"
     );
-    let before = snapshot(outside.path());
+    let before = snapshot(outside);
+    // Before the flipping: the login sees `root` as its `/` (else nothing below could leak).
+    let mut c = s.client();
+    c.login(arena.login.0, arena.login.1);
+    c.expect("SIZE d/f", 213);
+    drop(c);
 
     let stop = Arc::new(AtomicBool::new(false));
     let flipper = {
@@ -234,10 +269,10 @@ fn race(walk: bool) {
     let deadline = Instant::now() + RACE;
     let sessions: Vec<_> = (0..3)
         .map(|id| {
-            let addr = s.addr;
+            let (addr, (user, pass)) = (s.addr, arena.login);
             thread::spawn(move || {
                 let mut c = Client::connect(addr);
-                c.login("anonymous", "x@example.com");
+                c.login(user, pass);
                 c.expect("TYPE I", 200);
                 let mut seen = Vec::new();
                 let mut rounds = 0;
@@ -263,7 +298,7 @@ fn race(walk: bool) {
         }
     }
     assert!(flips > 100, "{route}: the flipper barely ran ({flips})");
-    let after = snapshot(outside.path());
+    let after = snapshot(outside);
     assert!(
         before == after,
         "{route}: outside changed:\nbefore {:?}\nafter  {:?}",
@@ -277,7 +312,7 @@ fn race(walk: bool) {
             .collect::<Vec<_>>()
     );
     // Nothing of the outside was pulled inside.
-    for (name, _, _, _, contents) in snapshot(&root) {
+    for (name, _, _, _, contents) in snapshot(root) {
         assert!(
             !name.contains(SENTINEL) && !String::from_utf8_lossy(&contents).contains(SENTINEL),
             "{route}: outside pulled inside as {name}"
@@ -294,6 +329,40 @@ fn symlink_race_walk_route() {
 #[test]
 fn symlink_race_openat2_route() {
     race(false);
+}
+
+/// An account confined to `/acct` of DIR; the outside is a sibling account's folder, inside
+/// DIR: the account's own jail must hold as DIR's does.
+fn account_folder(walk: bool) -> Arena {
+    let s = TestServer::with(|c| {
+        fs::create_dir(c.root.join("acct")).unwrap();
+        fs::create_dir(c.root.join("other")).unwrap();
+        c.anonymous = false;
+        c.jail_openat2 = !walk;
+        c.accounts = vec![Account {
+            name: "acct".into(),
+            credential: Credential::Plain("pw".into()),
+            writable: true,
+            root: Some(AccountRoot::parse("/acct", "-u acct").unwrap()),
+        }];
+    });
+    Arena {
+        root: s.root.path().join("acct"),
+        outside: s.root.path().join("other"),
+        _outside_dir: None,
+        s,
+        login: ("acct", "pw"),
+    }
+}
+
+#[test]
+fn symlink_race_in_an_account_folder_walk_route() {
+    race_in(account_folder(true), true);
+}
+
+#[test]
+fn symlink_race_in_an_account_folder_openat2_route() {
+    race_in(account_folder(false), false);
 }
 
 fn listing_names(c: &mut Client) -> Vec<String> {

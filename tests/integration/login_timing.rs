@@ -36,6 +36,7 @@ fn failed_logins_take_as_long_for_unknown_plain_and_hashed_names() {
             name: "plain".into(),
             credential: Credential::Plain("secret".into()),
             writable: false,
+            root: None,
         }];
     });
     let names = ["hashed", "plain", "nobody-here"];

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod accounts;
 mod audit;
 mod binary;
 mod clients_busybox;

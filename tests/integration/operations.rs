@@ -17,6 +17,7 @@ fn alice(writable: bool) -> Account {
         name: "alice".into(),
         credential: Credential::Plain("secret".into()),
         writable,
+        root: None,
     }
 }
 

@@ -38,6 +38,7 @@ fn account(name: &str, password: &str, writable: bool) -> Account {
         name: name.into(),
         credential: Credential::Plain(password.into()),
         writable,
+        root: None,
     }
 }
 

@@ -123,6 +123,7 @@ fn tls_server(certs: &Certs, change: impl FnOnce(&mut TlsConfig, &mut Config)) -
             name: "bob".into(),
             credential: Credential::Plain("secret".into()),
             writable: true,
+            root: None,
         });
         change(&mut tls, c);
         c.tls = Some(tls);

@@ -171,11 +171,11 @@ fn write_directory(
 type Listed = (JailedPath, Option<Listing>, Option<Glob>);
 
 fn resolve_listing(s: &Session, given: &[u8]) -> Result<Listed, FtpError> {
-    match s.ctx.jail.list(&s.virtual_path(given)?) {
+    match s.jail().list(&s.virtual_path(given)?) {
         Ok((path, listing)) => Ok((path, listing, None)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match Glob::parse(given) {
             Some(glob) => {
-                let (path, listing) = s.ctx.jail.list(&s.virtual_path(glob.dir())?)?;
+                let (path, listing) = s.jail().list(&s.virtual_path(glob.dir())?)?;
                 Ok((path, listing, Some(glob)))
             }
             None => Err(FtpError::Io(e)),
@@ -228,14 +228,14 @@ pub fn nlst(s: &mut Session, arg: &ListArg) -> FtpResult {
 
 /// MLSD (RFC 3659 7): every entry (dot files too), plus `cdir` and `pdir`. A file is an error.
 pub fn mlsd(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
-    let (path, listing) = s.ctx.jail.list(&s.virtual_path(arg.unwrap_or(b"."))?)?;
+    let (path, listing) = s.jail().list(&s.virtual_path(arg.unwrap_or(b"."))?)?;
     let Some(mut listing) = listing else {
         return Err(FtpError::Parse(
             crate::protocol::command::ParseError::BadArgument("MLSD needs a directory"),
         ));
     };
     let meta = path.stat()?;
-    let parent_meta = s.ctx.jail.resolve(&path.virtual_path().parent())?.stat()?;
+    let parent_meta = s.jail().resolve(&path.virtual_path().parent())?.stat()?;
     let started = std::time::Instant::now();
     let preliminary = Reply::new(codes::OPENING_DATA, "Here comes the directory listing.");
     let outcome = over_data_connection(s, preliminary, |s, data| {
@@ -288,8 +288,7 @@ pub fn mlst(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
 /// directory), as Cyberduck expects. Bounded, since the reply is built in memory.
 pub fn stat(s: &mut Session, arg: &ListArg) -> FtpResult {
     let (path, listing) = s
-        .ctx
-        .jail
+        .jail()
         .list(&s.virtual_path(arg.path.as_deref().unwrap_or(b"."))?)?;
     let meta = path.stat()?;
     let now = now();

@@ -38,6 +38,25 @@ pub fn pass(s: &mut Session, password: &[u8]) -> FtpResult {
     let started = Instant::now();
     match auth::authenticate(&s.ctx.config, &s.ctx.file_accounts(), &name, password) {
         Some(user) => {
+            // An account's folder, resolved through the server's jail now (it was checked at
+            // start or reload, but may have gone since): the session's own jail from here on.
+            if let Some(root) = &user.root {
+                match s.ctx.jail.sub_jail(root) {
+                    Ok(jail) => s.state.jail = Some(jail),
+                    Err(e) => {
+                        log::error!(
+                            "login: {} user={}: folder {} is not usable: {e}",
+                            s.peer,
+                            user.name,
+                            String::from_utf8_lossy(&root.to_bytes())
+                        );
+                        return Ok(Reply::new(
+                            codes::NOT_LOGGED_IN,
+                            "Login failed: the account's folder is not available.",
+                        ));
+                    }
+                }
+            }
             log::info!("login: {} user={}", s.peer, user.name);
             s.state.login = Login::LoggedIn(user);
             Ok(Reply::new(codes::LOGGED_IN, "Login successful."))

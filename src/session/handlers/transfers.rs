@@ -93,7 +93,7 @@ fn finish(
         Ok(r) => format!("failed {}", r.code),
         Err(e) => format!("failed {}", e.code()),
     };
-    let virtual_path = path.virtual_path().to_bytes();
+    let virtual_path = s.logged_path(path.virtual_path());
     let path_text = String::from_utf8_lossy(&virtual_path).into_owned();
     let elapsed = started.elapsed();
     log::info!(
