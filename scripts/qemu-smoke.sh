@@ -38,6 +38,7 @@ arches=("$@")
 for arch in "${arches[@]}"; do runner_of "$arch" >/dev/null; done
 
 command -v curl >/dev/null || die "curl is missing; run: apt-get install -y curl"
+curl_version=$(curl --version | awk 'NR == 1 { print $2 }')
 if ! command -v openssl >/dev/null; then
     [[ $(id -u) -eq 0 ]] || die "openssl is missing; run: apt-get install -y openssl"
     apt-get install -y openssl >&2
@@ -270,6 +271,12 @@ tls_steps() {
         "${tls[@]}" --tls-required "$srv"; then
         url=ftp://127.0.0.1:$port
         for mode in pasv active; do
+            if [[ $mode == active && $curl_version =~ ^7\.8[78]\. ]]; then
+                # curl 7.87 and 7.88 accept the active data connection but never start
+                # TLS on it (curl issue 10666, fixed in 8.0): a client bug, not ours
+                skip "FTPS explicit download (active)" "curl $curl_version cannot do active FTPS"
+                continue
+            fi
             flags=$(mode_flags $mode)
             rm -f "$tmp/down.bin"
             # shellcheck disable=SC2086
