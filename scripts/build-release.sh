@@ -133,6 +133,7 @@ for arch in "${arches[@]}"; do
     fi
     [[ ${TLS:-1} == 0 ]] && continue
     echo "== $arch ($triple), --features tls" >&2
+    rm -f "dist/tinyftpd-tls-$arch" # no stale binary for the smoke to test if this fails
     if bin=$(build_tls "$arch" "$triple"); then
         cp "$bin" "dist/tinyftpd-tls-$arch"
         check "$arch" "dist/tinyftpd-tls-$arch" "$TLS_SIZE_BUDGET"
