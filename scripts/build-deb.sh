@@ -105,7 +105,8 @@ for arch in "${arches[@]}"; do
 done
 if ((${#missing[@]})); then
     echo "build-deb: building ${missing[*]} first (scripts/build-release.sh)" >&2
-    scripts/build-release.sh "${missing[@]}"
+    # the packages hold the default build only: skip the TLS ones
+    TLS=0 scripts/build-release.sh "${missing[@]}"
 fi
 
 work=$(mktemp -d)
