@@ -21,9 +21,15 @@ pub struct Binary {
 impl Binary {
     /// Starts `tinyftpd -p 0 -b 127.0.0.1 ARGS...` and waits for its start-up line.
     pub fn start(args: &[&str]) -> Binary {
-        let mut child = Command::new(BIN)
-            .args(["-p", "0", "-b", "127.0.0.1"])
-            .args(args)
+        let mut command = Command::new(BIN);
+        command.args(["-p", "0", "-b", "127.0.0.1"]).args(args);
+        Binary::start_command(command)
+    }
+
+    /// Starts a prepared command (tinyftpd with its arguments, and what the caller set up for
+    /// the child, such as a `pre_exec`) and waits for its start-up line.
+    pub fn start_command(mut command: Command) -> Binary {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
