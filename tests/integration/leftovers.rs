@@ -93,3 +93,63 @@ fn linkat_empty_path_enoent() -> [libc::sock_filter; 6] {
         stmt(ret, libc::SECCOMP_RET_ALLOW),
     ]
 }
+
+/// The start-up sweep under a low descriptor limit: 3,000 sibling directories, stale upload
+/// temporaries (of a pid that cannot exist) three levels below some of them. Before, the sweep
+/// held a descriptor for every directory still to visit: it ran out (and skipped the rest,
+/// leaving temporaries behind), and sessions starting meanwhile got 421. Now it holds one per
+/// depth level.
+#[test]
+fn sweep_holds_few_descriptors_in_a_wide_tree() {
+    const SIBLINGS: usize = 3_000;
+    let dir = TempDir::new("wide-sweep");
+    let stale = ".tinyftpd-upload.999999999.1";
+    let mut planted = Vec::new();
+    for n in 0..SIBLINGS {
+        let sub = dir.path().join(format!("d{n}"));
+        std::fs::create_dir(&sub).unwrap();
+        if n % 100 == 7 {
+            let rel = format!("d{n}/a/b/c/{stale}");
+            dir.write(&rel, b"left behind");
+            planted.push(rel);
+        }
+    }
+    let mut command = Command::new(BIN);
+    command
+        .args(["-p", "0", "-b", "127.0.0.1", "-w"])
+        .arg(dir.path())
+        .env("RUST_LOG", "info");
+    // SAFETY: setrlimit(2) only changes the child's own limits and allocates nothing, so it is
+    // safe between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 256,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let server = Binary::start_command(command);
+    // Logins while the sweep runs and after: none may be refused for want of descriptors.
+    for _ in 0..20 {
+        let mut client = crate::support::client::Client::connect(server.addr);
+        client.login("anonymous", "x@");
+        client.expect("QUIT", 221);
+    }
+    server.wait_for_log(
+        "stale upload temporaries",
+        std::time::Duration::from_secs(20),
+    );
+    let left: Vec<&String> = planted
+        .iter()
+        .filter(|rel| dir.path().join(rel).exists())
+        .collect();
+    assert!(left.is_empty(), "stale temporaries left: {left:?}");
+    let mut client = crate::support::client::Client::connect(server.addr);
+    client.login("anonymous", "x@");
+    client.expect("QUIT", 221);
+}
