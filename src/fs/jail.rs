@@ -648,6 +648,11 @@ impl Jail {
         let Some((name, parents)) = path.components.split_last() else {
             return Ok(None);
         };
+        // The walk holds one descriptor per directory and refuses more than MAX_DEPTH of them;
+        // the kernel would go deeper, and both routes must serve the same tree.
+        if parents.len() > MAX_DEPTH {
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
         let dir = if parents.is_empty() {
             Arc::clone(&self.root_fd)
         } else {

@@ -153,3 +153,52 @@ fn sweep_holds_few_descriptors_in_a_wide_tree() {
     client.login("anonymous", "x@");
     client.expect("QUIT", 221);
 }
+
+/// The depth limit is the same on both routes: the walk holds one directory per level and
+/// refuses a path below more than MAX_DEPTH (255) directories (553, a name not allowed, as
+/// for ENAMETOOLONG); the openat2 route served such
+/// a file before (RETR worked where LIST and the walk failed). One level less works on both.
+#[test]
+fn depth_limit_is_the_same_on_both_routes() {
+    const MAX_DEPTH: usize = 255;
+    for walk in [true, false] {
+        let route = if walk { "walk" } else { "openat2" };
+        let s = crate::support::TestServer::with(|c| c.jail_openat2 = !walk);
+        let deep = |levels: usize| "d/".repeat(levels);
+        s.root
+            .write(&format!("{}f", deep(MAX_DEPTH)), b"at the limit");
+        s.root
+            .write(&format!("{}f", deep(MAX_DEPTH + 1)), b"below the limit");
+        let mut c = s.anonymous();
+        assert_eq!(
+            c.retr(format!("/{}f", deep(MAX_DEPTH))),
+            b"at the limit",
+            "{route}"
+        );
+        for verb in ["SIZE", "MDTM", "MLST"] {
+            let code = c.cmd(format!("{verb} /{}f", deep(MAX_DEPTH))).code;
+            assert!(
+                (200..300).contains(&code),
+                "{route}: {verb} at the limit: {code}"
+            );
+            let code = c.cmd(format!("{verb} /{}f", deep(MAX_DEPTH + 1))).code;
+            assert_eq!(code, 553, "{route}: {verb} below the limit");
+        }
+        let _data = c.epsv();
+        let reply = c.cmd(format!("RETR /{}f", deep(MAX_DEPTH + 1)));
+        assert_eq!(
+            reply.code,
+            553,
+            "{route}: RETR below the limit: {}",
+            reply.text()
+        );
+        let _data = c.epsv();
+        let reply = c.cmd(format!("LIST /{}f", deep(MAX_DEPTH + 1)));
+        assert_eq!(
+            reply.code,
+            553,
+            "{route}: LIST below the limit: {}",
+            reply.text()
+        );
+    }
+}
