@@ -202,3 +202,31 @@ fn depth_limit_is_the_same_on_both_routes() {
         );
     }
 }
+
+/// No unit, init script or default file in contrib/ sets RUST_BACKTRACE: with it, a panic in
+/// a `--chroot` server makes std read `/proc/self/exe` and debug files by path inside DIR.
+/// (A guard, not a regression: they never set it.)
+#[test]
+fn contrib_files_do_not_enable_backtraces() {
+    let contrib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib");
+    let mut stack = vec![contrib];
+    let mut checked = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read contrib") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text =
+                String::from_utf8_lossy(&std::fs::read(&path).expect("read")).to_ascii_uppercase();
+            assert!(
+                !text.contains("BACKTRACE"),
+                "{} sets a backtrace variable",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "contrib/ not found ({checked} files)");
+}
