@@ -84,6 +84,32 @@ impl Binary {
         }
     }
 
+    /// Waits (bounded) until the start-up sweep of stale upload temporaries has finished (its
+    /// thread, named `sweep`, is gone), so that descriptors it holds for a while do not count
+    /// in a measurement.
+    pub fn wait_for_sweep(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let tasks = format!("/proc/{}/task", self.pid());
+        loop {
+            let sweeping = std::fs::read_dir(&tasks)
+                .map(|entries| {
+                    entries.filter_map(Result::ok).any(|task| {
+                        std::fs::read_to_string(task.path().join("comm"))
+                            .is_ok_and(|comm| comm.trim() == "sweep")
+                    })
+                })
+                .unwrap_or(false);
+            if !sweeping {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sweep still running after {timeout:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on the pid of a child we started and have not reaped.
         let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
