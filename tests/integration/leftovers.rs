@@ -66,6 +66,64 @@ fn stor_works_as_root_without_dac_read_search_in_a_chroot() {
     assert_eq!(dir.read("up.txt"), b"uploaded without the capability");
 }
 
+/// Root in a user namespace (a rootless container) holds CAP_DAC_READ_SEARCH in its own view,
+/// but kernels before 6.10 check it in the initial namespace and refuse to link an unnamed
+/// file: capget cannot tell, so the server must find out by trying, before an upload's data
+/// is in an unnamed file it cannot name. Simulated by the seccomp filter with the capability
+/// kept. Before, every STOR answered 550 after its data came.
+#[test]
+fn stor_works_when_linking_unnamed_files_is_refused_despite_the_capability() {
+    if !is_root() {
+        eprintln!("SKIPPED: stor_works_when_linking_unnamed_files_is_refused... needs root");
+        return;
+    }
+    let dir = TempDir::new("nolink");
+    let mut command = Command::new(BIN);
+    command
+        .args(["-p", "0", "-b", "127.0.0.1", "-w", "--chroot"])
+        .arg(dir.path());
+    let filter = linkat_empty_path_enoent();
+    // SAFETY: seccomp(2) only changes the child's own filters, and the closure allocates
+    // nothing (the filter was built before fork), so it is safe between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            let prog = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &prog as *const libc::sock_fprog,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let server = Binary::start_command(command);
+    let mut client = crate::support::client::Client::connect(server.addr);
+    client.login("anonymous", "x@");
+    for n in 0..3 {
+        client.stor(format!("up{n}.txt"), b"linked or renamed");
+    }
+    client.expect("QUIT", 221);
+    for n in 0..3 {
+        assert_eq!(dir.read(&format!("up{n}.txt")), b"linked or renamed");
+    }
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names.len(),
+        3,
+        "probe or temporaries left behind: {names:?}"
+    );
+}
+
 /// A seccomp program: linkat(2) with AT_EMPTY_PATH in its flags fails with ENOENT (what a
 /// kernel before 6.10 answers a caller without CAP_DAC_READ_SEARCH); everything else runs.
 fn linkat_empty_path_enoent() -> [libc::sock_filter; 6] {
