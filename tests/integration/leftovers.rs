@@ -34,21 +34,10 @@ fn stor_works_as_root_without_dac_read_search_in_a_chroot() {
     // between fork and exec. Root's capabilities after exec are cut to the bounding set.
     unsafe {
         command.pre_exec(move || {
-            let prog = libc::sock_fprog {
-                len: filter.len() as u16,
-                filter: filter.as_ptr() as *mut libc::sock_filter,
-            };
-            let installed = libc::prctl(libc::PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0) == 0
-                && libc::syscall(
-                    libc::SYS_seccomp,
-                    libc::SECCOMP_SET_MODE_FILTER,
-                    0,
-                    &prog as *const libc::sock_fprog,
-                ) == 0;
-            if !installed {
+            if libc::prctl(libc::PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            Ok(())
+            install_filter(&filter)
         });
     }
     let server = Binary::start_command(command);
@@ -86,22 +75,7 @@ fn stor_works_when_linking_unnamed_files_is_refused_despite_the_capability() {
     // SAFETY: seccomp(2) only changes the child's own filters, and the closure allocates
     // nothing (the filter was built before fork), so it is safe between fork and exec.
     unsafe {
-        command.pre_exec(move || {
-            let prog = libc::sock_fprog {
-                len: filter.len() as u16,
-                filter: filter.as_ptr() as *mut libc::sock_filter,
-            };
-            if libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                0,
-                &prog as *const libc::sock_fprog,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        command.pre_exec(move || install_filter(&filter));
     }
     let server = Binary::start_command(command);
     let mut client = crate::support::client::Client::connect(server.addr);
@@ -122,6 +96,31 @@ fn stor_works_when_linking_unnamed_files_is_refused_despite_the_capability() {
         3,
         "probe or temporaries left behind: {names:?}"
     );
+}
+
+/// Installs a seccomp program on the calling process (root needs no no_new_privs). Allocates
+/// nothing, so a `pre_exec` may call it.
+///
+/// # Safety
+/// `filter` must be a valid classic BPF program for seccomp.
+unsafe fn install_filter(filter: &[libc::sock_filter]) -> std::io::Result<()> {
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at `filter`, which outlives the call; the kernel copies it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A seccomp program: linkat(2) with AT_EMPTY_PATH in its flags fails with ENOENT (what a
