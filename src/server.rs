@@ -133,13 +133,13 @@ fn accept_loop(listener: TcpListener, ctx: Arc<ServerContext>) {
     loop {
         match listener.accept() {
             Ok((stream, _)) if ctx.is_shutting_down() => {
-                refuse(stream, "Server shutting down.");
+                refuse(stream, "Server shutting down.", &ctx);
                 break;
             }
             Ok((stream, peer)) => start_session(stream, peer, &ctx),
             Err(_) if ctx.is_shutting_down() => break,
             Err(e) if is_out_of_descriptors(&e) => {
-                if !refuse_with_spare(&listener, &mut spare) {
+                if !refuse_with_spare(&listener, &mut spare, &ctx) {
                     log::error!("accept: {e}");
                     // Accepting again at once would spin; let sessions end.
                     thread::sleep(Duration::from_millis(100));
@@ -166,7 +166,11 @@ fn is_out_of_descriptors(e: &io::Error) -> bool {
 /// Out of descriptors: frees the spare, accepts the waiting connection with it, answers 421
 /// and closes it, then takes the spare back. False when there was no spare to free or the
 /// accept still failed (another thread took the descriptor first).
-fn refuse_with_spare(listener: &TcpListener, spare: &mut Option<OwnedFd>) -> bool {
+fn refuse_with_spare(
+    listener: &TcpListener,
+    spare: &mut Option<OwnedFd>,
+    ctx: &ServerContext,
+) -> bool {
     let Some(reserve) = spare.take() else {
         *spare = listener.as_fd().try_clone_to_owned().ok();
         return false;
@@ -175,7 +179,7 @@ fn refuse_with_spare(listener: &TcpListener, spare: &mut Option<OwnedFd>) -> boo
     let refused = match listener.accept() {
         Ok((stream, peer)) => {
             log::warn!("refused {peer}: out of file descriptors");
-            refuse(stream, "Too many open files; try again later.");
+            refuse(stream, "Too many open files; try again later.", ctx);
             true
         }
         Err(_) => false,
@@ -187,7 +191,7 @@ fn refuse_with_spare(listener: &TcpListener, spare: &mut Option<OwnedFd>) -> boo
 fn start_session(stream: TcpStream, peer: SocketAddr, ctx: &Arc<ServerContext>) {
     let Some(slot) = ctx.try_acquire(peer.ip()) else {
         log::warn!("refused {peer}: too many sessions");
-        refuse(stream, "Too many connections; try again later.");
+        refuse(stream, "Too many connections; try again later.", ctx);
         return;
     };
     let ctx = Arc::clone(ctx);
@@ -206,8 +210,14 @@ fn start_session(stream: TcpStream, peer: SocketAddr, ctx: &Arc<ServerContext>) 
     }
 }
 
-/// Tells a connection we will not serve it why, then closes it.
-fn refuse(mut stream: TcpStream, why: &str) {
+/// Tells a connection we will not serve it why, then closes it. On an implicit-TLS listener
+/// it is only closed: the client expects a TLS handshake first, so a clear-text reply is a
+/// protocol error to it, and a handshake for every refused client (vsftpd does one in its
+/// forked child) would cost the accept loop, or a thread each, what the caps protect.
+fn refuse(mut stream: TcpStream, why: &str, ctx: &ServerContext) {
+    if ctx.config.tls.as_ref().is_some_and(|tls| tls.implicit) {
+        return;
+    }
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     let _ = stream.write_all(&Reply::new(codes::SERVICE_NOT_AVAILABLE, why).encode());
 }

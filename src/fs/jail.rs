@@ -29,7 +29,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::os::sys;
 
@@ -426,10 +426,42 @@ impl OpenDir {
     /// A new file without a name (see [`sys::open_unnamed`]); `None` where that is not possible
     /// (no O_TMPFILE, or no way to link it later).
     pub fn create_unnamed(&self) -> io::Result<Option<File>> {
-        if !sys::can_link_unnamed() {
+        if !sys::can_link_unnamed() || !self.unnamed_links_work() {
             return Ok(None);
         }
         Ok(sys::open_unnamed(self.fd.as_fd(), FILE_MODE)?.map(File::from))
+    }
+
+    /// Whether linking an unnamed file works, found out once per process by trying it here
+    /// (an unnamed probe linked under a reserved name, then removed) before any upload's data
+    /// goes into one: holding the capability is not enough where the kernel checks it in
+    /// another user namespace (root in a rootless container before Linux 6.10), and a failure
+    /// at the end of an upload could not be undone. While the probe cannot run here (no
+    /// O_TMPFILE, or its name is taken) this upload takes a named temporary, which always
+    /// works, and the next one tries again.
+    fn unnamed_links_work(&self) -> bool {
+        static WORKS: OnceLock<bool> = OnceLock::new();
+        if let Some(works) = WORKS.get() {
+            return *works;
+        }
+        let Ok(Some(probe)) = sys::open_unnamed(self.fd.as_fd(), FILE_MODE) else {
+            return false;
+        };
+        let mut name = RESERVED_PREFIX.to_vec();
+        name.extend_from_slice(format!("{}.probe", std::process::id()).as_bytes());
+        let name = OsStr::from_bytes(&name);
+        let works = match sys::link_unnamed(probe.as_fd(), self.fd.as_fd(), name) {
+            Ok(()) => {
+                let _ = sys::unlink_at(self.fd.as_fd(), name, false);
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return false,
+            Err(e) => {
+                log::info!("uploads use named temporaries: an unnamed file cannot be linked ({e})");
+                false
+            }
+        };
+        *WORKS.get_or_init(|| works)
     }
 
     /// Names an unnamed file from [`OpenDir::create_unnamed`]; `AlreadyExists` if taken.
@@ -648,6 +680,11 @@ impl Jail {
         let Some((name, parents)) = path.components.split_last() else {
             return Ok(None);
         };
+        // The walk holds one descriptor per directory and refuses more than MAX_DEPTH of them;
+        // the kernel would go deeper, and both routes must serve the same tree.
+        if parents.len() > MAX_DEPTH {
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
         let dir = if parents.is_empty() {
             Arc::clone(&self.root_fd)
         } else {

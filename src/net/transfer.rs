@@ -12,7 +12,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::fs::jail::{not_a_regular_file, Access, JailedPath, OpenDir, RESERVED_PREFIX};
+use crate::fs::jail::{
+    not_a_regular_file, Access, JailedPath, OpenDir, MAX_DEPTH, RESERVED_PREFIX,
+};
 use crate::net::stream::Stream;
 use crate::os::sys;
 use crate::protocol::command::TransferType;
@@ -485,38 +487,50 @@ pub fn remove_stale_temporaries(root: &Path) -> usize {
     let Ok(root) = fs::File::open(root) else {
         return 0;
     };
+    let Ok(top) = sys::DirStream::open(root.as_fd()) else {
+        return 0;
+    };
+    drop(root);
     let mut removed = 0;
     let mut seen = 0;
-    let mut dirs = vec![std::os::fd::OwnedFd::from(root)];
-    while let Some(dir) = dirs.pop() {
-        let Ok(mut entries) = sys::DirStream::open(dir.as_fd()) else {
+    // Depth first, one open directory per level (the one being read at that depth): a wide
+    // tree costs no descriptors, so sessions starting meanwhile do not run out of them. No
+    // upload can lie deeper than a client path may go (the jail's MAX_DEPTH).
+    let mut levels = vec![top];
+    loop {
+        let room = levels.len() < MAX_DEPTH;
+        let Some(entries) = levels.last_mut() else {
+            break;
+        };
+        let Ok(Some((name, kind))) = entries.next_entry() else {
+            levels.pop();
             continue;
         };
-        while let Ok(Some((name, kind))) = entries.next_entry() {
-            seen += 1;
-            if seen > SWEEP_MAX_ENTRIES {
-                return removed;
-            }
-            // The type from getdents spares a stat per entry; O_NOFOLLOW and the stat before
-            // the unlink make sure of it.
-            let is_dir = match kind {
-                sys::EntryType::Dir => true,
-                sys::EntryType::Unknown => {
-                    sys::stat_at(entries.dir(), &name).is_ok_and(|m| m.is_dir())
-                }
-                sys::EntryType::Symlink | sys::EntryType::Other => false,
-            };
-            if is_dir {
+        seen += 1;
+        if seen > SWEEP_MAX_ENTRIES {
+            break;
+        }
+        // The type from getdents spares a stat per entry; O_NOFOLLOW and the stat before
+        // the unlink make sure of it.
+        let is_dir = match kind {
+            sys::EntryType::Dir => true,
+            sys::EntryType::Unknown => sys::stat_at(entries.dir(), &name).is_ok_and(|m| m.is_dir()),
+            sys::EntryType::Symlink | sys::EntryType::Other => false,
+        };
+        if is_dir {
+            if room {
                 let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW;
-                if let Ok(sub) = sys::open_at(entries.dir(), &name, flags, 0) {
-                    dirs.push(sub);
+                let sub = sys::open_at(entries.dir(), &name, flags, 0)
+                    .and_then(|sub| sys::DirStream::open(sub.as_fd()));
+                if let Ok(sub) = sub {
+                    levels.push(sub);
                 }
-            } else if is_stale_temporary(name.as_bytes())
-                && sys::stat_at(entries.dir(), &name).is_ok_and(|m| m.is_file())
-                && sys::unlink_at(entries.dir(), &name, false).is_ok()
-            {
-                removed += 1;
             }
+        } else if is_stale_temporary(name.as_bytes())
+            && sys::stat_at(entries.dir(), &name).is_ok_and(|m| m.is_file())
+            && sys::unlink_at(entries.dir(), &name, false).is_ok()
+        {
+            removed += 1;
         }
     }
     removed

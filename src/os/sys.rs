@@ -488,13 +488,47 @@ pub fn open_unnamed(dir: BorrowedFd<'_>, mode: u32) -> io::Result<Option<OwnedFd
 }
 
 /// Whether [`link_unnamed`] can work here: linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH
-/// (root has it) before Linux 6.10, otherwise it goes through /proc/self/fd, which a chroot
-/// usually lacks. Only a real procfs counts: inside a chroot, /proc/self/fd is a path in the
-/// served tree, where a client can make directories and files of those names.
+/// before Linux 6.10, otherwise it goes through /proc/self/fd, which a chroot usually lacks.
+/// The capability itself is asked for, not euid 0: root in a default Docker container lacks
+/// it, and an upload that could not be linked at its end would fail after all its data came.
+/// Only a real procfs counts: inside a chroot, /proc/self/fd is a path in the served tree,
+/// where a client can make directories and files of those names.
 pub fn can_link_unnamed() -> bool {
-    // SAFETY: geteuid(2) cannot fail and touches no memory.
-    let root = unsafe { libc::geteuid() } == 0;
-    root || is_procfs(Path::new("/proc/self/fd"))
+    has_effective_capability(CAP_DAC_READ_SEARCH) || is_procfs(Path::new("/proc/self/fd"))
+}
+
+/// The capability to read any file and search any directory (capability.h).
+pub const CAP_DAC_READ_SEARCH: u32 = 2;
+
+/// Whether this process holds capability number `cap` in its effective set (capget(2)); false
+/// when that cannot be told.
+pub fn has_effective_capability(cap: u32) -> bool {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    // Version 3 takes two 32-bit words per set.
+    let mut data = [Data::default(); 2];
+    // SAFETY: `header` and the two-element `data` are what version 3 of capget(2) reads and
+    // writes; pid 0 is this thread.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    let Some(word) = data.get((cap / 32) as usize) else {
+        return false;
+    };
+    rc == 0 && word.effective & (1 << (cap % 32)) != 0
 }
 
 /// Gives the unnamed file `file` (from [`open_unnamed`]) the name `name` in `dir`; fails with
@@ -635,6 +669,60 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
         assert_eq!(calls, BUSY_RETRIES + 1);
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    /// Root is not the same as holding CAP_DAC_READ_SEARCH (a default Docker container):
+    /// capget must tell them apart. A thread that drops the capability from its effective set
+    /// (capset, its own credentials only) must see it gone while euid stays 0.
+    #[test]
+    fn capability_check_asks_the_kernel_not_the_uid() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let eff = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+            .unwrap();
+        assert_eq!(
+            has_effective_capability(CAP_DAC_READ_SEARCH),
+            eff & (1 << CAP_DAC_READ_SEARCH) != 0
+        );
+        // SAFETY: geteuid(2) cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED: capability_check_asks_the_kernel_not_the_uid (drop) needs root");
+            return;
+        }
+        let (held, root) = std::thread::spawn(|| {
+            #[repr(C)]
+            struct Header {
+                version: u32,
+                pid: libc::c_int,
+            }
+            let mut header = Header {
+                version: 0x2008_0522,
+                pid: 0,
+            };
+            let mut data = [[0u32; 3]; 2];
+            // SAFETY: capget/capset with a version-3 header and two data words; they act on
+            // this thread only, which ends right after.
+            unsafe {
+                assert_eq!(
+                    libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()),
+                    0
+                );
+                data[0][0] &= !(1 << CAP_DAC_READ_SEARCH);
+                assert_eq!(
+                    libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()),
+                    0
+                );
+            }
+            let held = has_effective_capability(CAP_DAC_READ_SEARCH);
+            // SAFETY: as above.
+            (held, unsafe { libc::geteuid() } == 0)
+        })
+        .join()
+        .unwrap();
+        assert!(root);
+        assert!(!held, "capability reported held after it was dropped");
     }
 
     #[test]

@@ -71,6 +71,8 @@ fn a_pending_rnfr_holds_a_bounded_number_of_descriptors() {
     ]);
     let mut c = Client::connect(server.addr);
     c.login("anonymous", "x");
+    // The start-up sweep holds one directory per level of this tree while it walks it.
+    server.wait_for_sweep(std::time::Duration::from_secs(10));
     let before = open_fds(server.pid());
     let below = (1..LEVELS).map(|_| "d").collect::<Vec<_>>().join("/");
     c.expect(format!("RNFR abs/{below}/f"), 350);

@@ -24,6 +24,7 @@ mod generated_input;
 mod hostile;
 mod integrity;
 mod jail_race;
+mod leftovers;
 mod lifecycle;
 mod login_timing;
 mod logs;

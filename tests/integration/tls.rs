@@ -978,3 +978,33 @@ print("ok")
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
     assert!(s.root.read("up.bin") == body[..12345]);
 }
+
+/// Over `--max-clients` on an implicit-TLS listener the connection is closed without a reply:
+/// a clear-text `421` is a protocol error to a client that starts with a TLS handshake, and a
+/// TLS handshake for a refused client would cost the accept loop (or a thread) exactly what
+/// the cap protects. Before, the 421 went out in clear text.
+#[test]
+fn implicit_tls_over_max_clients_closes_without_clear_text() {
+    let Some(certs) = certs() else { return };
+    let s = tls_server(certs, |t, c| {
+        t.implicit = true;
+        c.max_clients = 1;
+    });
+    let config = client_config(&certs.cert());
+    let mut first = TlsClient::implicit(s.addr, &config);
+    first.login("anonymous", "x");
+
+    let mut tcp = TcpStream::connect(s.addr).expect("connect");
+    tcp.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut got = Vec::new();
+    let started = Instant::now();
+    let _ = tcp.read_to_end(&mut got);
+    assert!(started.elapsed() < Duration::from_secs(5), "not closed");
+    assert!(got.is_empty(), "clear text on the TLS port: {got:?}");
+    // A TLS client sees the connection end, not a reply it cannot parse.
+    let tcp = TcpStream::connect(s.addr).expect("connect");
+    tcp.set_read_timeout(Some(TIMEOUT)).unwrap();
+    assert!(handshake(&config, tcp).is_err());
+
+    first.expect("NOOP", 200);
+}

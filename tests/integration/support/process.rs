@@ -21,9 +21,15 @@ pub struct Binary {
 impl Binary {
     /// Starts `tinyftpd -p 0 -b 127.0.0.1 ARGS...` and waits for its start-up line.
     pub fn start(args: &[&str]) -> Binary {
-        let mut child = Command::new(BIN)
-            .args(["-p", "0", "-b", "127.0.0.1"])
-            .args(args)
+        let mut command = Command::new(BIN);
+        command.args(["-p", "0", "-b", "127.0.0.1"]).args(args);
+        Binary::start_command(command)
+    }
+
+    /// Starts a prepared command (tinyftpd with its arguments, and what the caller set up for
+    /// the child, such as a `pre_exec`) and waits for its start-up line.
+    pub fn start_command(mut command: Command) -> Binary {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -75,6 +81,32 @@ impl Binary {
                 Ok(_) => continue,
                 Err(_) => panic!("no log line containing {needle:?} within {timeout:?}"),
             }
+        }
+    }
+
+    /// Waits (bounded) until the start-up sweep of stale upload temporaries has finished (its
+    /// thread, named `sweep`, is gone), so that descriptors it holds for a while do not count
+    /// in a measurement.
+    pub fn wait_for_sweep(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let tasks = format!("/proc/{}/task", self.pid());
+        loop {
+            let sweeping = std::fs::read_dir(&tasks)
+                .map(|entries| {
+                    entries.filter_map(Result::ok).any(|task| {
+                        std::fs::read_to_string(task.path().join("comm"))
+                            .is_ok_and(|comm| comm.trim() == "sweep")
+                    })
+                })
+                .unwrap_or(false);
+            if !sweeping {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sweep still running after {timeout:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
         }
     }
 
