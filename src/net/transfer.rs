@@ -309,19 +309,9 @@ fn crlf_to_lf(input: &[u8], pending_cr: bool, out: &mut Vec<u8>) -> bool {
 }
 
 /// Opens a file for download: must be a regular file (a FIFO or device is refused; the open
-/// is non-blocking, so a FIFO cannot hang the session first). A Unix socket cannot be opened at
-/// all (ENXIO): that too is "not a regular file", not a local error.
+/// is non-blocking, so a FIFO cannot hang the session first).
 pub fn open_for_download(path: &JailedPath) -> io::Result<File> {
-    let file = path
-        .open(Access::Read)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENXIO) => not_a_regular_file(),
-            _ => e,
-        })?;
-    if !file.metadata()?.is_file() {
-        return Err(not_a_regular_file());
-    }
-    Ok(file)
+    open_regular(path, Access::Read)
 }
 
 /// Opens a file to write in place: REST+STOR (an existing file, resumed) and APPE (created if
@@ -334,6 +324,12 @@ pub fn open_in_place(path: &JailedPath, append: bool) -> io::Result<File> {
     } else {
         Access::WriteExisting
     };
+    open_regular(path, access)
+}
+
+/// Opens `path` for I/O, refusing anything but a regular file. A Unix socket cannot be opened
+/// at all (ENXIO): that too is "not a regular file", not a local error.
+fn open_regular(path: &JailedPath, access: Access) -> io::Result<File> {
     let file = path.open(access).map_err(|e| match e.raw_os_error() {
         Some(libc::ENXIO) => not_a_regular_file(),
         _ => e,
