@@ -2,21 +2,15 @@
 //! the pid file, and the start-up checks that must fail with one clear line.
 
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use crate::support::client::read_all;
-use crate::support::process::{listening_addr, Binary, Running, BIN, EXIT_LIMIT};
+use crate::support::process::{
+    accepted_pair, inetd_command, listening_addr, Binary, Running, BIN, EXIT_LIMIT,
+};
 use crate::support::{Client, TempDir};
-
-/// A connected pair: the client's end, and the server's end as inetd would pass it.
-fn accepted_pair() -> (TcpStream, OwnedFd) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (server_side, _) = listener.accept().unwrap();
-    (client, OwnedFd::from(server_side))
-}
 
 /// Login, PASV + RETR, LIST, QUIT; then the connection must close.
 fn drive_session(client: TcpStream) {
@@ -45,11 +39,9 @@ fn inetd_mode_serves_one_session_on_stdin_stdout() {
     let (client, server_side) = accepted_pair();
     // tcpsvd and systemd style: stdin and stdout are the connection, stderr is separate.
     let mut child = Running(Some(
-        Command::new(BIN)
+        inetd_command(server_side)
             .args(["--inetd", "--xferlog", xferlog.to_str().unwrap()])
             .arg(&served)
-            .stdin(Stdio::from(server_side.try_clone().unwrap()))
-            .stdout(Stdio::from(server_side))
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn tinyftpd --inetd"),
@@ -358,12 +350,10 @@ fn inetd_mode_with_chroot_and_run_as_logs_outside_the_jail() {
     let xferlog = dir.path().join("xferlog");
     let (client, server_side) = accepted_pair();
     let child = Running(Some(
-        Command::new(BIN)
+        inetd_command(server_side)
             .args(["--inetd", "--chroot", "--run-as", "nobody", "--xferlog"])
             .arg(&xferlog)
             .arg(&served)
-            .stdin(Stdio::from(server_side.try_clone().unwrap()))
-            .stdout(Stdio::from(server_side))
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),

@@ -5,7 +5,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -13,7 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::client::Client;
-use crate::support::process::{listening_addr, Binary, Running, BIN, EXIT_LIMIT};
+use crate::support::process::{
+    accepted_pair, inetd_command, listening_addr, Binary, Running, BIN, EXIT_LIMIT,
+};
 use crate::support::sys::is_root;
 use crate::support::TempDir;
 
@@ -179,15 +180,11 @@ fn chroot_run_as_ignores_planted_nss_files_in_inetd_mode() {
     else {
         return;
     };
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let server_side = OwnedFd::from(listener.accept().unwrap().0);
+    let (client, server_side) = accepted_pair();
     let child = Running(Some(
-        Command::new(BIN)
+        inetd_command(server_side)
             .args(["--inetd", "--chroot", "--run-as", "nobody"])
             .arg(&served)
-            .stdin(Stdio::from(server_side.try_clone().unwrap()))
-            .stdout(Stdio::from(server_side))
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),

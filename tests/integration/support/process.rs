@@ -3,7 +3,8 @@
 //! child spawned with chosen descriptors (inetd, socket activation). Both kill on drop.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
@@ -210,3 +211,21 @@ pub fn listening_addr(line: &str) -> std::net::SocketAddr {
 
 /// How long a child that should exit by itself gets.
 pub const EXIT_LIMIT: Duration = Duration::from_secs(20);
+
+/// A connected pair: the client's end, and the server's end as inetd would pass it.
+pub fn accepted_pair() -> (TcpStream, OwnedFd) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server_side, _) = listener.accept().unwrap();
+    (client, OwnedFd::from(server_side))
+}
+
+/// The binary with `server_side` as its stdin and stdout, as inetd and tcpsvd start it; the
+/// caller adds the flags and says where stderr goes.
+pub fn inetd_command(server_side: OwnedFd) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .stdin(Stdio::from(server_side.try_clone().unwrap()))
+        .stdout(Stdio::from(server_side));
+    command
+}
