@@ -5,8 +5,10 @@
 //! generated configs (see peers.rs), all serving the same temp directory; measures
 //! big and small transfers, logins, listings, idle sessions, concurrent downloads and
 //! a download under thousands of idle sessions with a std-only client, plus the
-//! machine's ceilings; prints one table. All traffic stays on loopback, every loop is
-//! bounded, every socket has a timeout.
+//! machine's ceilings; prints one table. The `-tls` scenarios do the same over explicit
+//! FTPS (client side rustls) with a certificate made at run time, against the servers that
+//! offer it, when tinyftpd was built with the `tls` feature (`cargo bench --all-features`).
+//! All traffic stays on loopback, every loop is bounded, every socket has a timeout.
 
 #[path = "ftp_bench/ceilings.rs"]
 mod ceilings;
@@ -27,9 +29,11 @@ mod servers;
 
 use std::io;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fixtures::{Fixtures, Sizes};
+use fixtures::{Fixtures, Sizes, TlsFiles};
+use rustls::ClientConfig;
 use scenarios::{Cell, Cells, Plan};
 
 const MIB: u64 = 1 << 20;
@@ -43,7 +47,8 @@ struct Args {
 }
 
 fn usage() -> &'static str {
-    "usage: cargo bench --bench ftp_bench -- [--compare all|vsftpd,pure-ftpd,proftpd,pyftpdlib]\n\
+    "usage: cargo bench --all-features --bench ftp_bench -- \
+     [--compare all|vsftpd,pure-ftpd,proftpd,pyftpdlib]\n\
      \x20      [--quick] [--only TEST,...] [--window SECS] [--sessions N]\n\
      --window: how long each small-retr/small-stor run lasts (default 5, quick 1)\n\
      --sessions: idle sessions for the idle and scale tests (default 1000, quick 200)\n\
@@ -129,7 +134,34 @@ fn best_of(n: usize, mut f: impl FnMut() -> io::Result<f64>) -> Cell {
     Cell::Val(v.into_iter().fold(f64::NAN, f64::max))
 }
 
-fn measure_ceilings(fx: &Fixtures, runs: usize) -> Cells {
+/// The run's certificate and the client configuration trusting it.
+type Tls = (TlsFiles, Arc<ClientConfig>);
+
+/// The in-memory rustls ceiling, best of `runs`; its last run's details go to `notes`.
+fn tls_ceiling(fx: &Fixtures, tls: &Tls, runs: usize, notes: &mut Vec<String>) -> Cell {
+    let pat = fixtures::pattern();
+    let mut last = None;
+    let cell = best_of(runs, || {
+        let c = ceilings::tls_memory(&tls.0, &tls.1, fx.sizes.big, &pat)?;
+        let both = c.both;
+        last = Some(c);
+        Ok(both)
+    });
+    if let Some(c) = last {
+        notes.push(format!(
+            "rustls ceiling: {}, one thread encrypting (client) and decrypting (server) \
+             {} MiB in memory; alone the encrypting end did {:.0} MiB/s, the decrypting end \
+             {:.0} MiB/s",
+            c.suite,
+            fx.sizes.big / MIB,
+            c.encrypt,
+            c.decrypt
+        ));
+    }
+    cell
+}
+
+fn measure_ceilings(fx: &Fixtures, runs: usize, tls: Option<&Tls>) -> Cells {
     let pat = fixtures::pattern();
     let big = fx.sizes.big;
     let mut c = Cells::new();
@@ -148,7 +180,65 @@ fn measure_ceilings(fx: &Fixtures, runs: usize) -> Cells {
         "ceil.sock2file",
         best_of(runs, || ceilings::socket_to_file(&dst, big, &pat)),
     );
+    if let Some(tls) = tls {
+        // The details of the last run only: the notes keep one line.
+        let mut notes = Vec::new();
+        c.insert("ceil.tls", tls_ceiling(fx, tls, runs, &mut notes));
+        if let Ok(mut n) = TLS_CEILING_NOTE.lock() {
+            *n = notes.pop();
+        }
+    }
     c
+}
+
+/// The TLS ceiling's last details, for the notes.
+static TLS_CEILING_NOTE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// The run's certificate, trusted by the client; None (with the reason in `notes`) when
+/// openssl cannot make one.
+fn make_tls(fx: &Fixtures, notes: &mut Vec<String>) -> Option<Tls> {
+    let made = fx.make_certificate().and_then(|files| {
+        let config = client::trust_certificate(&files.cert).map_err(|e| e.to_string())?;
+        Ok((files, config))
+    });
+    match made {
+        Ok(t) => Some(t),
+        Err(e) => {
+            notes.push(format!("TLS rows skipped: no certificate ({e})"));
+            None
+        }
+    }
+}
+
+/// Start tinyftpd with the certificate; a binary built without the feature is started
+/// without it, and the TLS rows are skipped with one line saying how to get them.
+fn start_tinyftpd(
+    fx: &Fixtures,
+    limit: usize,
+    tls: Option<&Tls>,
+    plan: &Plan,
+    notes: &mut Vec<String>,
+) -> Result<servers::Server, String> {
+    let start = |t: Option<&TlsFiles>, notes: &mut Vec<String>| {
+        start_server(
+            "tinyftpd",
+            || servers::start_tinyftpd(fx, limit, t).map_err(|e| e.to_string()),
+            plan,
+            notes,
+        )
+    };
+    match start(tls.map(|t| &t.0), notes) {
+        Err(e) if e.contains("built without TLS") => {
+            let r = start(None, notes);
+            notes.push(format!(
+                "TLS rows skipped: {} was built without the `tls` feature; run \
+                 `cargo bench --all-features --bench ftp_bench` (as scripts/bench.sh does)",
+                servers::tinyftpd_bin().display()
+            ));
+            r
+        }
+        r => r,
+    }
 }
 
 /// Merge two ceiling measurements, keeping the higher figure (or the one that worked).
@@ -188,6 +278,21 @@ fn start_server(
     Ok(srv)
 }
 
+/// How the TLS rows were run, for the notes.
+fn tls_note(t: &Tls, sizes: &Sizes) -> String {
+    format!(
+        "TLS rows: explicit FTPS (AUTH TLS, PBSZ 0, PROT P) with a {} certificate made by \
+         `openssl req` for this run, used by every server that offers TLS; client rustls \
+         (ring, default suites); each control connection makes a full handshake, its data \
+         connections resume its session where the server lets them; no server requires that \
+         (tinyftpd's --tls-reuse-required is off by default, vsftpd runs with \
+         require_ssl_reuse=NO); big: {} MiB as the clear-text rows; retr-big-tls and \
+         stor-big-tls are shown against the rustls in-memory ceiling",
+        t.0.kind,
+        sizes.big / MIB
+    )
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(Some(a)) => a,
@@ -222,6 +327,7 @@ fn main() -> ExitCode {
                 sessions: args.sessions.unwrap_or(200),
                 conc_clients: 32,
                 conc_reps: 2,
+                tls: false,
             },
         )
     } else {
@@ -242,6 +348,7 @@ fn main() -> ExitCode {
                 sessions: args.sessions.unwrap_or(1_000),
                 conc_clients: 32,
                 conc_reps: 5,
+                tls: false,
             },
         )
     };
@@ -266,30 +373,36 @@ fn main() -> ExitCode {
         }
     };
     let tw0 = procfs::time_wait_count();
-    let ceil_before = measure_ceilings(&fx, 3);
+    let want_tls = args.only.is_empty() || args.only.iter().any(|n| scenarios::is_tls(n));
+    let mut tls = if want_tls {
+        make_tls(&fx, &mut notes)
+    } else {
+        None
+    };
     // Room for every idle session plus the test's own connections.
     let limit = plan.sessions + 100;
-    let tiny = start_server(
-        "tinyftpd",
-        || servers::start_tinyftpd(&fx, limit).map_err(|e| e.to_string()),
-        &plan,
-        &mut notes,
-    );
+    let tiny = start_tinyftpd(&fx, limit, tls.as_ref(), &plan, &mut notes);
+    if !matches!(&tiny, Ok(s) if s.tls) {
+        tls = None;
+    }
+    let ceil_before = measure_ceilings(&fx, 3, tls.as_ref());
     let mut servers = vec![("tinyftpd", tiny)];
     let mut skipped = Vec::new();
+    let peer_tls = tls.as_ref().map(|t| &t.0);
     for &peer in &args.peers {
-        match start_server(peer, || peers::start(peer, &fx, limit), &plan, &mut notes) {
+        let start = || peers::start(peer, &fx, limit, peer_tls);
+        match start_server(peer, start, &plan, &mut notes) {
             Ok(s) => servers.push((peer, Ok(s))),
             Err(e) => skipped.push(e),
         }
     }
-    let cells = scenarios::run_all(&mut servers, &fx, &plan, &args.only);
+    let cells = scenarios::run_all(&mut servers, &fx, &plan, &args.only, tls.is_some());
     let servers_run: Vec<&str> = servers.iter().map(|s| s.0).collect();
     let results: Vec<(&str, Cells)> = servers_run.iter().copied().zip(cells).collect();
     drop(servers);
     // Ceilings again after the servers: background load changes over a run, and a
     // ceiling is the best the machine did at either end.
-    let ceil = best_cells(ceil_before, measure_ceilings(&fx, 3));
+    let ceil = best_cells(ceil_before, measure_ceilings(&fx, 3, tls.as_ref()));
     let tw1 = procfs::time_wait_count();
     if let (Some(l0), Some(l1)) = (load0, procfs::load_average()) {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -364,6 +477,9 @@ fn main() -> ExitCode {
             .to_string(),
     ]
     .into_iter()
+    .chain(tls.as_ref().map(|t| tls_note(t, &sizes)))
+    .chain(TLS_CEILING_NOTE.lock().ok().and_then(|n| n.clone()))
+    .chain(scenarios::tls_notes())
     .chain(notes)
     {
         println!("  {n}");

@@ -6,6 +6,7 @@
 #   scripts/bench.sh --compare all                    # also vsftpd, pure-ftpd, proftpd, pyftpdlib
 #   scripts/bench.sh --compare all --sessions 10000   # the run behind README "Performance"
 #   scripts/bench.sh --only retr-big,list
+#   scripts/bench.sh --quick --compare vsftpd --only retr-big-tls,login-tls   # FTPS rows
 #
 # Everything runs on 127.0.0.1. The peers are fetched by the bench itself (apt-get download +
 # dpkg-deb -x, pyftpdlib into a venv, all under target/bench-peers/) and started as root with
@@ -24,4 +25,5 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 12000 ]; then
     echo "warning: ulimit -n is $(ulimit -n); --sessions 10000 needs ~10,300 fds" >&2
 fi
-exec cargo bench --bench ftp_bench -- "$@"
+# --all-features: the TLS rows need tinyftpd built with `tls` (without it they are skipped).
+exec cargo bench --all-features --bench ftp_bench -- "$@"

@@ -1,15 +1,22 @@
 //! Ceilings measured in the same run: what this machine's loopback, sendfile(2)
-//! and socket-to-file paths can do without any FTP server in the way.
+//! and socket-to-file paths can do without any FTP server in the way, and what rustls
+//! encrypts and decrypts in memory on one core.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+
 use crate::client::{self, drain, err, BUF_SIZE};
+use crate::fixtures::TlsFiles;
 
 /// A loopback listener and a connected pair (client, accepted server side).
 fn pair() -> io::Result<(TcpStream, TcpStream)> {
@@ -132,4 +139,128 @@ pub fn socket_to_file(path: &Path, total: u64, pat: &[u8]) -> io::Result<f64> {
     let secs = res?;
     sent?;
     Ok(mib_per_s(total, secs))
+}
+
+/// Plaintext handed to the rustls client per write in the TLS ceiling (four full records).
+const TLS_CHUNK: usize = 64 * 1024;
+
+/// What one in-memory TLS run measured.
+pub struct TlsCeiling {
+    /// MiB/s through both ends on one core.
+    pub both: f64,
+    /// MiB/s of the encrypting end alone, and of the decrypting end alone.
+    pub encrypt: f64,
+    pub decrypt: f64,
+    /// "TLSv1_3 TLS13_AES_256_GCM_SHA384": what the two rustls ends negotiated with the
+    /// defaults both the bench client and tinyftpd use.
+    pub suite: String,
+}
+
+fn tls_err(e: impl std::fmt::Display) -> io::Error {
+    err(format!("tls: {e}"))
+}
+
+/// Move every TLS byte `from` has to send into `to`, and let `to` process it.
+fn pump(from: &mut Connection, to: &mut Connection, wire: &mut Vec<u8>) -> io::Result<()> {
+    wire.clear();
+    while from.wants_write() {
+        from.write_tls(wire)?;
+    }
+    let mut rd = &wire[..];
+    while !rd.is_empty() {
+        to.read_tls(&mut rd)?;
+        to.process_new_packets().map_err(tls_err)?;
+    }
+    Ok(())
+}
+
+/// Take all plaintext `conn` has decrypted; returns how much.
+fn take_plaintext(conn: &mut Connection, buf: &mut [u8]) -> io::Result<u64> {
+    let mut got = 0;
+    loop {
+        match conn.reader().read(buf) {
+            Ok(0) => return Ok(got),
+            Ok(n) => got += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(got),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A rustls client and server (ring, default suites, the run's certificate) in one thread,
+/// connected through memory: `total` bytes encrypted by the client and decrypted by the
+/// server, no socket and no copy to the kernel. The time of each end is taken apart.
+pub fn tls_memory(
+    tls: &TlsFiles,
+    client: &Arc<ClientConfig>,
+    total: u64,
+    pat: &[u8],
+) -> io::Result<TlsCeiling> {
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .map_err(tls_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(tls_err)?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(tls_err)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(tls_err)?;
+    let name = ServerName::try_from(client::TLS_NAME).map_err(tls_err)?;
+    let mut c: Connection = ClientConnection::new(Arc::clone(client), name)
+        .map_err(tls_err)?
+        .into();
+    let mut s: Connection = ServerConnection::new(Arc::new(server))
+        .map_err(tls_err)?
+        .into();
+    let mut wire = Vec::with_capacity(2 * TLS_CHUNK);
+    // A TLS 1.2 or 1.3 handshake is done in at most three flights each way.
+    for _ in 0..4 {
+        pump(&mut c, &mut s, &mut wire)?;
+        pump(&mut s, &mut c, &mut wire)?;
+    }
+    if c.is_handshaking() || s.is_handshaking() {
+        return Err(err("in-memory TLS handshake did not finish"));
+    }
+    let suite = match (s.protocol_version(), s.negotiated_cipher_suite()) {
+        (Some(v), Some(cs)) => format!("{v:?} {:?}", cs.suite()),
+        _ => "unknown".into(),
+    };
+    let mut buf = vec![0u8; BUF_SIZE];
+    let (mut enc, mut dec) = (0.0, 0.0);
+    let (mut sent, mut got) = (0u64, 0u64);
+    // Every round moves at least one byte (rustls takes a whole chunk after a pump): bounded.
+    while sent < total {
+        let t0 = Instant::now();
+        let want = (total - sent).min(TLS_CHUNK.min(pat.len()) as u64) as usize;
+        let n = c.writer().write(&pat[..want])?;
+        wire.clear();
+        while c.wants_write() {
+            c.write_tls(&mut wire)?;
+        }
+        let t1 = Instant::now();
+        let mut rd = &wire[..];
+        while !rd.is_empty() {
+            s.read_tls(&mut rd)?;
+            s.process_new_packets().map_err(tls_err)?;
+            got += take_plaintext(&mut s, &mut buf)?;
+        }
+        enc += t1.duration_since(t0).as_secs_f64();
+        dec += t1.elapsed().as_secs_f64();
+        if n == 0 {
+            return Err(err("rustls took no plaintext"));
+        }
+        sent += n as u64;
+    }
+    if got != total {
+        return Err(err(format!("decrypted {got} of {total} bytes")));
+    }
+    Ok(TlsCeiling {
+        both: mib_per_s(total, enc + dec),
+        encrypt: mib_per_s(total, enc),
+        decrypt: mib_per_s(total, dec),
+        suite,
+    })
 }

@@ -1,12 +1,20 @@
 //! A small std-only FTP client built for measuring servers, not for being measured.
 //!
 //! Every socket has read/write timeouts, every loop is bounded, data moves through
-//! 1 MiB buffers, and only loopback addresses are ever contacted.
+//! 1 MiB buffers, and only loopback addresses are ever contacted. The same client speaks
+//! clear text or explicit FTPS (AUTH TLS, PBSZ 0, PROT P) with rustls, as its `Target` says.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::os::fd::FromRawFd;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use rustls::client::Resumption;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore, StreamOwned};
 
 /// Size of the buffers used to move file data.
 pub const BUF_SIZE: usize = 1 << 20;
@@ -132,12 +140,128 @@ fn bound_connect(src: Ipv4Addr, dst: std::net::SocketAddrV4) -> io::Result<TcpSt
     Ok(s)
 }
 
-/// Who to log in as on a server (most serve anonymous; pure-ftpd a virtual user).
+/// The name the bench's certificate is made for, and the one the client asks for.
+pub const TLS_NAME: &str = "localhost";
+
+/// The client configuration trusting the run's certificate, once it is made.
+static TLS_BASE: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+
+/// Trust `cert` (the run's self-signed certificate) for every TLS session from now on.
+pub fn trust_certificate(cert: &Path) -> io::Result<Arc<ClientConfig>> {
+    let der = CertificateDer::from_pem_file(cert).map_err(|e| err(format!("{cert:?}: {e}")))?;
+    let mut roots = RootCertStore::empty();
+    roots.add(der).map_err(|e| err(format!("{cert:?}: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::clone(TLS_BASE.get_or_init(|| Arc::new(config))))
+}
+
+/// A configuration with a session store of its own: a control connection's data connections
+/// resume its session (as curl and lftp do), never another connection's, and a new control
+/// connection always makes a full handshake (as a new client process would).
+fn session_config() -> io::Result<Arc<ClientConfig>> {
+    let base = TLS_BASE
+        .get()
+        .ok_or_else(|| err("TLS requested but no certificate was made"))?;
+    let mut c = ClientConfig::clone(base);
+    c.resumption = Resumption::in_memory_sessions(8);
+    Ok(Arc::new(c))
+}
+
+/// A client-side TLS stream over TCP.
+type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+
+/// Run the client side of a handshake on `tcp` to its end.
+fn handshake(config: &Arc<ClientConfig>, mut tcp: TcpStream) -> io::Result<TlsStream> {
+    let name = ServerName::try_from(TLS_NAME).map_err(|e| err(e.to_string()))?;
+    let mut conn =
+        ClientConnection::new(Arc::clone(config), name).map_err(|e| err(e.to_string()))?;
+    // Each round trip moves at least one record or fails (sockets have timeouts): bounded.
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)?;
+    }
+    Ok(StreamOwned::new(conn, tcp))
+}
+
+/// A control or data connection: clear text, or TLS over it.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    /// End our side: a TLS close_notify first (servers treat an upload without one as
+    /// truncated), then a TCP half-close.
+    fn finish(&mut self) -> io::Result<()> {
+        if let Stream::Tls(s) = self {
+            s.conn.send_close_notify();
+            // Each call writes at least one record or fails: bounded.
+            while s.conn.wants_write() {
+                s.conn.write_tls(&mut s.sock)?;
+            }
+        }
+        self.tcp().shutdown(Shutdown::Write)
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+
+    /// "TLSv1_3 TLS13_AES_256_GCM_SHA384" and whether the handshake resumed a session.
+    fn tls_summary(&self) -> Option<(String, bool)> {
+        let Stream::Tls(s) = self else { return None };
+        let version = s.conn.protocol_version()?;
+        let suite = s.conn.negotiated_cipher_suite()?.suite();
+        let resumed = s.conn.handshake_kind() == Some(HandshakeKind::Resumed);
+        Some((format!("{version:?} {suite:?}"), resumed))
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            // A peer that closes without close_notify ends the stream all the same; byte
+            // counts tell a short transfer apart.
+            Stream::Tls(s) => match s.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                r => r,
+            },
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Who to log in as on a server (most serve anonymous; pure-ftpd a virtual user), and
+/// whether to do it over explicit FTPS with protected data connections.
 #[derive(Clone, Copy, Debug)]
 pub struct Target {
     pub addr: SocketAddr,
     pub user: &'static str,
     pub pass: &'static str,
+    pub tls: bool,
 }
 
 impl Target {
@@ -146,8 +270,23 @@ impl Target {
             addr,
             user: "anonymous",
             pass: "bench@example.invalid",
+            tls: false,
         }
     }
+
+    /// The same login over FTPS.
+    pub fn over_tls(self) -> Target {
+        Target { tls: true, ..self }
+    }
+}
+
+/// What the data connections of one session negotiated over TLS.
+#[derive(Clone, Debug, Default)]
+pub struct TlsStats {
+    /// Protocol and cipher suite of the last data connection.
+    pub suite: Option<String>,
+    pub handshakes: u64,
+    pub resumed: u64,
 }
 
 /// Outcome of a listing command.
@@ -160,8 +299,11 @@ pub enum Listing {
 
 /// A logged-in or not-yet-logged-in FTP control connection.
 pub struct Ftp {
-    ctrl: BufReader<TcpStream>,
+    ctrl: BufReader<Stream>,
     target: Target,
+    /// This session's TLS configuration (and session store) once AUTH TLS succeeded.
+    tls: Option<Arc<ClientConfig>>,
+    pub tls_stats: TlsStats,
     /// Our control connection's address: data connections come from the same one,
     /// as servers check.
     local: Option<Ipv4Addr>,
@@ -183,8 +325,10 @@ impl Ftp {
             IpAddr::V6(_) => None,
         };
         let mut f = Ftp {
-            ctrl: BufReader::with_capacity(8 * 1024, s),
+            ctrl: BufReader::with_capacity(8 * 1024, Stream::Plain(s)),
             target: *t,
+            tls: None,
+            tls_stats: TlsStats::default(),
             local,
             line: String::new(),
         };
@@ -192,7 +336,27 @@ impl Ftp {
         if r.code != 220 {
             return Err(err(format!("greeting: {} {}", r.code, r.text)));
         }
+        if t.tls {
+            f.auth_tls()?;
+        }
         Ok(f)
+    }
+
+    /// AUTH TLS and the handshake on the control connection.
+    fn auth_tls(&mut self) -> io::Result<()> {
+        self.expect("AUTH TLS", 234)?;
+        if !self.ctrl.buffer().is_empty() {
+            return Err(err("bytes after 234 in clear text"));
+        }
+        let config = session_config()?;
+        let tcp = match self.ctrl.get_ref() {
+            Stream::Plain(s) => s.try_clone()?,
+            Stream::Tls(_) => return Err(err("AUTH TLS twice")),
+        };
+        let tls = handshake(&config, tcp)?;
+        self.ctrl = BufReader::with_capacity(8 * 1024, Stream::Tls(Box::new(tls)));
+        self.tls = Some(config);
+        Ok(())
     }
 
     /// Connect, log in anonymously and switch to binary mode.
@@ -205,6 +369,10 @@ impl Ftp {
         let mut f = Ftp::connect_from(t, src)?;
         f.login()?;
         f.expect("TYPE I", 200)?;
+        if t.tls {
+            f.expect("PBSZ 0", 200)?;
+            f.expect("PROT P", 200)?;
+        }
         Ok(f)
     }
 
@@ -306,6 +474,21 @@ impl Ftp {
         connect_from(&SocketAddr::new(self.target.addr.ip(), port), self.local)
     }
 
+    /// After the 1xx reply: the data connection as the session protects it (RFC 4217: the
+    /// server starts TLS on it once the command is accepted, so the handshake comes now).
+    fn protect(&mut self, tcp: TcpStream) -> io::Result<Stream> {
+        let Some(config) = &self.tls else {
+            return Ok(Stream::Plain(tcp));
+        };
+        let s = Stream::Tls(Box::new(handshake(config, tcp)?));
+        if let Some((suite, resumed)) = s.tls_summary() {
+            self.tls_stats.handshakes += 1;
+            self.tls_stats.resumed += u64::from(resumed);
+            self.tls_stats.suite = Some(suite);
+        }
+        Ok(s)
+    }
+
     /// Read the preliminary (1xx) reply of a transfer command.
     fn start_transfer(&mut self, line: &str) -> io::Result<Result<(), Reply>> {
         let r = self.cmd(line)?;
@@ -329,11 +512,15 @@ impl Ftp {
     /// RETR a file, discarding its bytes; returns how many arrived.
     /// `max` bounds the transfer (an error past it), so a runaway server cannot loop us.
     pub fn retr(&mut self, path: &str, buf: &mut [u8], max: u64) -> io::Result<u64> {
-        let mut data = self.open_data()?;
+        let tcp = self.open_data()?;
         if let Err(r) = self.start_transfer(&format!("RETR {path}"))? {
             return Err(err(format!("RETR: {} {}", r.code, r.text)));
         }
+        let mut data = self.protect(tcp)?;
         let n = drain(&mut data, buf, max, None)?;
+        // Answer the server's close_notify, as real clients do; a server that already went
+        // away makes this fail harmlessly.
+        let _ = data.finish();
         drop(data);
         self.finish_transfer("RETR")?;
         Ok(n)
@@ -344,29 +531,37 @@ impl Ftp {
         if src.is_empty() {
             return Err(err("empty source buffer"));
         }
-        let mut data = self.open_data()?;
+        let tcp = self.open_data()?;
         if let Err(r) = self.start_transfer(&format!("STOR {path}"))? {
             return Err(err(format!("STOR: {} {}", r.code, r.text)));
         }
+        let mut data = self.protect(tcp)?;
         let mut left = total;
         while left > 0 {
             let n = left.min(src.len() as u64) as usize;
             data.write_all(&src[..n])?;
             left -= n as u64;
         }
-        data.shutdown(Shutdown::Write)?;
+        data.finish()?;
+        if self.tls.is_some() {
+            // Take the server's close_notify (or its close) before the socket goes: closing
+            // with it unread would reset the connection under the server's last write.
+            let mut sink = [0u8; 256];
+            let _ = drain(&mut data, &mut sink, 1 << 20, None);
+        }
         drop(data);
         self.finish_transfer("STOR")
     }
 
     /// Run a listing command (LIST, NLST, MLSD) and count what comes back.
     pub fn listing(&mut self, line: &str, buf: &mut [u8], max: u64) -> io::Result<Listing> {
-        let mut data = self.open_data()?;
+        let tcp = self.open_data()?;
         match self.start_transfer(line)? {
             Ok(()) => {}
             Err(r) if r.code == 500 || r.code == 502 => return Ok(Listing::Unsupported),
             Err(r) => return Err(err(format!("{line}: {} {}", r.code, r.text))),
         }
+        let mut data = self.protect(tcp)?;
         let mut lines = 0u64;
         drain(&mut data, buf, max, Some(&mut lines))?;
         drop(data);

@@ -11,6 +11,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use crate::client::BUF_SIZE;
 
@@ -21,6 +22,14 @@ pub struct Sizes {
     pub mid: u64,
     pub small: u64,
     pub list_entries: usize,
+}
+
+/// The run's certificate and key (PEM), shared by every server that speaks TLS.
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The key type, for the notes.
+    pub kind: &'static str,
 }
 
 /// A temp directory that removes itself when dropped.
@@ -100,6 +109,46 @@ impl Fixtures {
     /// Scratch space outside the served tree (configs, logs, ceiling files).
     pub fn scratch(&self, name: &str) -> PathBuf {
         self.root.join(name)
+    }
+
+    /// A self-signed ECDSA P-256 certificate for localhost and 127.0.0.1 (the kind Let's
+    /// Encrypt issues by default), made with `openssl req` in scratch, for every server.
+    pub fn make_certificate(&self) -> Result<TlsFiles, String> {
+        let files = TlsFiles {
+            cert: self.scratch("bench-cert.pem"),
+            key: self.scratch("bench-key.pem"),
+            kind: "ECDSA P-256",
+        };
+        let status = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+            ])
+            .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            // CA:FALSE: webpki (rustls) refuses a CA certificate as a server's own.
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .arg("-keyout")
+            .arg(&files.key)
+            .arg("-out")
+            .arg(&files.cert)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("openssl: {e} (apt-get install openssl)"))?;
+        if !status.success() {
+            return Err(format!("openssl req failed: {status}"));
+        }
+        // Servers that drop privileges before reading it (none here) could still do so.
+        fs::set_permissions(&files.key, fs::Permissions::from_mode(0o644))
+            .map_err(|e| e.to_string())?;
+        Ok(files)
     }
 
     /// Path of an uploaded file.

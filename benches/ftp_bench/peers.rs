@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::client::Target;
-use crate::fixtures::Fixtures;
+use crate::fixtures::{Fixtures, TlsFiles};
 use crate::servers::{self, free_port, spawn_and_greet, Server, IDLE_TIMEOUT_SECS};
 
 /// Every peer `--compare all` means, in column order.
@@ -34,20 +34,25 @@ pub fn describe(peer: &str) -> &'static str {
         "vsftpd" => {
             "generated config (listen on 127.0.0.1, anonymous as user ftp, or daemon when \
              unpacked, write, pasv 20000-29999, seccomp_sandbox=NO, isolate=NO, logging \
-             off); forks 2 processes per session"
+             off); forks 2 processes per session; FTPS: OpenSSL, ssl_enable=YES, \
+             allow_anon_ssl=YES, force_anon_data_ssl=NO (the client asks for PROT P), \
+             require_ssl_reuse=NO, ssl_request_cert=NO, ssl_ciphers=HIGH"
         }
         "pure-ftpd" => {
             "Debian's binary, flags -E -A -H -f none -p 20000:29999: virtual user \
                         (puredb, MD5-crypt) mapped to nobody, chrooted to the served tree (no \
-                        system `ftp` user for anonymous); forks per session (privsep)"
+                        system `ftp` user for anonymous); forks per session (privsep); FTPS: \
+                        OpenSSL, -Y 1 (TLS optional) -2 CERT,KEY"
         }
         "proftpd" => {
             "Debian's proftpd-core, compiled-in modules only, <Anonymous> as nobody, \
-                      sendfile on, DelayEngine off, no syslog/wtmp; forks per session"
+                      sendfile on, DelayEngine off, no syslog/wtmp; forks per session; FTPS n/a: \
+                      mod_tls is a loadable module the compiled-in-only setup does not load"
         }
         "pyftpdlib" => {
             "PyPI's pyftpdlib in a venv, default async FTPServer (one process), \
-                        anonymous with write permission, warnings-only logging"
+                        anonymous with write permission, warnings-only logging; FTPS n/a: \
+                        its TLS_FTPHandler needs pyOpenSSL, which the venv does not install"
         }
         _ => "",
     }
@@ -55,7 +60,13 @@ pub fn describe(peer: &str) -> &'static str {
 
 /// Start a peer by name; Err is a one-line reason it was skipped (with how to get
 /// it, when getting it was what failed).
-pub fn start(peer: &str, fx: &Fixtures, sessions: usize) -> Result<Server, String> {
+/// `tls`: the certificate for the peers that can offer explicit FTPS with it.
+pub fn start(
+    peer: &str,
+    fx: &Fixtures,
+    sessions: usize,
+    tls: Option<&TlsFiles>,
+) -> Result<Server, String> {
     let got = |r: Result<Unpacked, String>| {
         r.map_err(|e| format!("{peer} skipped: {e} ({})", how_to_get(peer)))
     };
@@ -68,12 +79,13 @@ pub fn start(peer: &str, fx: &Fixtures, sessions: usize) -> Result<Server, Strin
                     got(debian("vsftpd", "usr/sbin/vsftpd")).map(|u| (u.bin, Some(u.lib_path)))?
                 }
             };
-            servers::start_vsftpd(fx, sessions, &bin, lib).map_err(|e| failed(e.to_string()))
+            servers::start_vsftpd(fx, sessions, &bin, lib, tls).map_err(|e| failed(e.to_string()))
         }
         "pure-ftpd" => start_pure_ftpd(
             fx,
             sessions,
             &got(debian("pure-ftpd", "usr/sbin/pure-ftpd"))?,
+            tls,
         )
         .map_err(failed),
         "proftpd" => start_proftpd(
@@ -246,7 +258,12 @@ const PURE_USER: &str = "bench";
 const PURE_PASS: &str = "benchpw";
 const PURE_HASH: &str = "$1$tinybnch$CgoI4WoAtPbPmfYWSzHGn.";
 
-fn start_pure_ftpd(fx: &Fixtures, sessions: usize, u: &Unpacked) -> Result<Server, String> {
+fn start_pure_ftpd(
+    fx: &Fixtures,
+    sessions: usize,
+    u: &Unpacked,
+    tls: Option<&TlsFiles>,
+) -> Result<Server, String> {
     let e = |e: std::io::Error| e.to_string();
     let port = free_port().map_err(e)?;
     let pw = fx.scratch("pureftpd.passwd");
@@ -278,12 +295,22 @@ fn start_pure_ftpd(fx: &Fixtures, sessions: usize, u: &Unpacked) -> Result<Serve
         .arg("-l")
         .arg(login)
         .env("LD_LIBRARY_PATH", &u.lib_path);
+    if let Some(t) = tls {
+        // -Y 1: TLS offered, clear text still allowed (the clear-text scenarios share it).
+        let mut files = OsString::from(&t.cert);
+        files.push(",");
+        files.push(&t.key);
+        cmd.args(["-Y", "1", "-2"]).arg(files);
+    }
     let target = Target {
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         user: PURE_USER,
         pass: PURE_PASS,
+        tls: false,
     };
-    spawn_and_greet(fx, "pure-ftpd", cmd, target).map_err(e)
+    let mut srv = spawn_and_greet(fx, "pure-ftpd", cmd, target).map_err(e)?;
+    srv.tls = tls.is_some();
+    Ok(srv)
 }
 
 fn proftpd_config(fx: &Fixtures, port: u16, sessions: usize) -> String {

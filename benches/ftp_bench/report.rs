@@ -43,7 +43,7 @@ const fn row(
 use Better::{Higher, Lower, Neither};
 
 /// Machine ceilings (measured without a server).
-pub const CEILINGS: [Row; 3] = [
+pub const CEILINGS: [Row; 4] = [
     row("ceil.tcp", "ceiling", "loopback tcp MiB/s", 0, Higher, None),
     row(
         "ceil.sendfile",
@@ -61,10 +61,18 @@ pub const CEILINGS: [Row; 3] = [
         Higher,
         None,
     ),
+    row(
+        "ceil.tls",
+        "ceiling",
+        "rustls mem 1 core MiB/s",
+        0,
+        Higher,
+        None,
+    ),
 ];
 
 /// Per-server figures.
-pub const ROWS: [Row; 22] = [
+pub const ROWS: [Row; 32] = [
     row(
         "retr_big.rate",
         "retr-big",
@@ -157,6 +165,79 @@ pub const ROWS: [Row; 22] = [
         Some("ceil.sendfile"),
     ),
     row("scale.ratio", "scale", "loaded/alone", 2, Higher, None),
+    row(
+        "retr_big_tls.rate",
+        "retr-big-tls",
+        "MiB/s",
+        0,
+        Higher,
+        Some("ceil.tls"),
+    ),
+    row(
+        "retr_big_tls.cpu",
+        "retr-big-tls",
+        "server CPU s/GiB",
+        3,
+        Lower,
+        None,
+    ),
+    row(
+        "stor_big_tls.rate",
+        "stor-big-tls",
+        "MiB/s",
+        0,
+        Higher,
+        Some("ceil.tls"),
+    ),
+    row(
+        "stor_big_tls.cpu",
+        "stor-big-tls",
+        "server CPU s/GiB",
+        3,
+        Lower,
+        None,
+    ),
+    row(
+        "small_retr_tls.rate",
+        "small-retr-tls",
+        "transfers/s",
+        0,
+        Higher,
+        None,
+    ),
+    row(
+        "small_retr_tls.p50",
+        "small-retr-tls",
+        "p50 ms",
+        3,
+        Lower,
+        None,
+    ),
+    row(
+        "small_retr_tls.p99",
+        "small-retr-tls",
+        "p99 ms",
+        3,
+        Lower,
+        None,
+    ),
+    row(
+        "small_retr_tls.resumed",
+        "small-retr-tls",
+        "data TLS resumed %",
+        0,
+        Neither,
+        None,
+    ),
+    row("login_tls.rate", "login-tls", "sessions/s", 0, Higher, None),
+    row(
+        "idle_tls.kib",
+        "idle-tls",
+        "Pss KiB/sess <=1000",
+        1,
+        Lower,
+        None,
+    ),
 ];
 
 /// Longest error text shown inside the table; the full text is listed below it.
@@ -221,7 +302,8 @@ pub fn render(ceilings: &Cells, servers: &[(&str, Cells)]) -> String {
     let extra = header.len() - 4 - servers.len();
     let mut lines: Vec<Vec<String>> = vec![header];
     let mut errors = Vec::new();
-    for r in &CEILINGS {
+    // Rows nothing was measured for (scenarios not run, TLS without a certificate) are left out.
+    for r in CEILINGS.iter().filter(|r| ceilings.contains_key(r.key)) {
         let c = ceilings.get(r.key);
         let mut l = vec![
             r.test.into(),
@@ -235,7 +317,8 @@ pub fn render(ceilings: &Cells, servers: &[(&str, Cells)]) -> String {
         }
         lines.push(l);
     }
-    for r in &ROWS {
+    let measured = |r: &&Row| servers.iter().any(|(_, c)| c.contains_key(r.key));
+    for r in ROWS.iter().filter(measured) {
         let ceil = r.ceiling.and_then(|k| ceilings.get(k));
         let better = match r.better {
             Higher => "higher",

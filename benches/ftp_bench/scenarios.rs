@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::client::{err, Ftp, Listing, Target, BUF_SIZE};
+use crate::client::{err, Ftp, Listing, Target, TlsStats, BUF_SIZE};
 use crate::fixtures::{self, Fixtures};
 use crate::procfs;
 use crate::servers::Server;
@@ -43,6 +43,36 @@ pub struct Plan {
     pub sessions: usize,
     pub conc_clients: usize,
     pub conc_reps: usize,
+    /// Run over explicit FTPS (AUTH TLS, PROT P): set by `run_all` for the `-tls` scenarios.
+    pub tls: bool,
+}
+
+/// The login a scenario uses on `srv`: over TLS when the plan says so.
+fn target(srv: &Server, plan: &Plan) -> Target {
+    if plan.tls {
+        srv.target.over_tls()
+    } else {
+        srv.target
+    }
+}
+
+/// What the TLS scenarios saw negotiated, one line per server and scenario, for the notes.
+static TLS_NOTES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn note_tls(srv: &Server, scenario: &str, stats: &TlsStats) {
+    let Some(suite) = &stats.suite else { return };
+    let line = format!(
+        "{}: {scenario}: data connections {suite}, {} of {} handshakes resumed",
+        srv.name, stats.resumed, stats.handshakes
+    );
+    if let Ok(mut v) = TLS_NOTES.lock() {
+        v.push(line);
+    }
+}
+
+/// The lines `note_tls` collected.
+pub fn tls_notes() -> Vec<String> {
+    TLS_NOTES.lock().map(|v| v.clone()).unwrap_or_default()
 }
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -125,7 +155,7 @@ fn settle_time_wait(limit: u64) {
 }
 
 /// Names of the scenarios, in run order (for `--only`).
-pub const NAMES: [&str; 9] = [
+pub const NAMES: [&str; 14] = [
     "retr-big",
     "stor-big",
     "small-retr",
@@ -135,18 +165,30 @@ pub const NAMES: [&str; 9] = [
     "concurrent-retr",
     "idle",
     "scale",
+    "retr-big-tls",
+    "stor-big-tls",
+    "small-retr-tls",
+    "login-tls",
+    "idle-tls",
 ];
 
-/// Run the FTP scenarios (all, or those named in `only`) against every server.
+/// Is this a scenario over FTPS?
+pub fn is_tls(name: &str) -> bool {
+    name.ends_with("-tls")
+}
+
+/// Run the FTP scenarios (all, or those named in `only`; the TLS ones only `with_tls`)
+/// against every server.
 pub fn run_all(
     servers: &mut [(&'static str, Result<Server, String>)],
     fx: &Fixtures,
     plan: &Plan,
     only: &[String],
+    with_tls: bool,
 ) -> Vec<Cells> {
     let mut out = vec![Cells::new(); servers.len()];
     type Scenario = fn(&Server, &Fixtures, &Plan) -> io::Result<Vec<Cell>>;
-    let scenarios: [(&str, &[&'static str], Scenario); 9] = [
+    let scenarios: [(&str, &[&'static str], Scenario); 14] = [
         ("retr-big", &["retr_big.rate", "retr_big.cpu"], retr_big),
         ("stor-big", &["stor_big.rate", "stor_big.cpu"], stor_big),
         (
@@ -168,20 +210,47 @@ pub fn run_all(
             &["scale.alone", "scale.loaded", "scale.ratio"],
             scale,
         ),
+        (
+            "retr-big-tls",
+            &["retr_big_tls.rate", "retr_big_tls.cpu"],
+            retr_big,
+        ),
+        (
+            "stor-big-tls",
+            &["stor_big_tls.rate", "stor_big_tls.cpu"],
+            stor_big,
+        ),
+        (
+            "small-retr-tls",
+            &[
+                "small_retr_tls.rate",
+                "small_retr_tls.p50",
+                "small_retr_tls.p99",
+                "small_retr_tls.resumed",
+            ],
+            |s, f, p| small(s, f, p, false),
+        ),
+        ("login-tls", &["login_tls.rate"], login),
+        ("idle-tls", &["idle_tls.kib"], idle_tls),
     ];
     // Scenario by scenario, server by server: a change in background load then hits
     // both servers' figures alike instead of one server's whole column.
     for (name, keys, f) in scenarios {
-        if !only.is_empty() && !only.iter().any(|o| o == name) {
+        if !only.is_empty() && !only.iter().any(|o| o == name) || is_tls(name) && !with_tls {
             continue;
         }
+        let plan = Plan {
+            tls: is_tls(name),
+            ..*plan
+        };
         for ((sname, srv), cells) in servers.iter_mut().zip(out.iter_mut()) {
             let r = match srv {
+                Ok(srv) if plan.tls && !srv.tls => Ok(vec![Cell::NotAvailable; keys.len()]),
                 Ok(srv) => {
                     if srv.alive() {
                         settle_time_wait(15_000);
                         eprintln!("  {sname}: {name} ...");
-                        f(srv, fx, plan)
+                        f(srv, fx, &plan)
                     } else {
                         Err(err(format!("server not running; log: {}", srv.log_tail())))
                     }
@@ -200,7 +269,7 @@ pub fn run_all(
 /// RETR of the big file a few times: median MiB/s and server CPU s/GiB over all runs.
 fn retr_big(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
     let size = fx.sizes.big;
-    let mut f = Ftp::session(&srv.target)?;
+    let mut f = Ftp::session(&target(srv, plan))?;
     let mut buf = vec![0u8; BUF_SIZE];
     let mut cpu = 0.0;
     let mut rates = Vec::new();
@@ -216,6 +285,7 @@ fn retr_big(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
         }
         rates.push(size as f64 / MIB / dt);
     }
+    note_tls(srv, "retr-big-tls", &f.tls_stats);
     let _ = f.quit();
     let gib = (size as f64 * plan.big_runs as f64) / GIB;
     Ok(vec![Cell::Val(median(&mut rates)), Cell::Val(cpu / gib)])
@@ -225,7 +295,7 @@ fn retr_big(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
 fn stor_big(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
     let size = fx.sizes.big;
     let pat = fixtures::pattern();
-    let mut f = Ftp::session(&srv.target)?;
+    let mut f = Ftp::session(&target(srv, plan))?;
     let mut cpu = 0.0;
     let mut rates = Vec::new();
     for i in 0..plan.big_runs {
@@ -246,6 +316,7 @@ fn stor_big(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
         }
         rates.push(size as f64 / MIB / dt);
     }
+    note_tls(srv, "stor-big-tls", &f.tls_stats);
     let _ = f.quit();
     let gib = (size as f64 * plan.big_runs as f64) / GIB;
     Ok(vec![Cell::Val(median(&mut rates)), Cell::Val(cpu / gib)])
@@ -276,10 +347,10 @@ fn small(srv: &Server, fx: &Fixtures, plan: &Plan, stor: bool) -> io::Result<Vec
     let barrier = Arc::new(Barrier::new(conns + 1));
     let mut hs = Vec::new();
     for c in 0..conns {
-        let target = srv.target;
+        let target = target(srv, plan);
         let barrier = barrier.clone();
         hs.push(thread::spawn(
-            move || -> io::Result<(Span, Vec<Duration>)> {
+            move || -> io::Result<(Span, Vec<Duration>, TlsStats)> {
                 let setup = Ftp::session_from(&target, Some(source_addr(c)));
                 // Everyone reaches the barrier, even after a failed setup, so nothing hangs.
                 barrier.wait();
@@ -305,24 +376,37 @@ fn small(srv: &Server, fx: &Fixtures, plan: &Plan, stor: bool) -> io::Result<Vec
                     lat.push(t0.elapsed());
                 }
                 let end = Instant::now();
+                let stats = f.tls_stats.clone();
                 let _ = f.quit();
-                Ok(((start, end), lat))
+                Ok(((start, end), lat, stats))
             },
         ));
     }
     barrier.wait();
     let res = join_all(hs)?;
     let wall = span_secs(&res.iter().map(|r| r.0).collect::<Vec<_>>());
+    let mut tls = TlsStats::default();
+    for (_, _, s) in &res {
+        tls.handshakes += s.handshakes;
+        tls.resumed += s.resumed;
+        tls.suite = tls.suite.or(s.suite.clone());
+    }
     let mut lat: Vec<Duration> = res.into_iter().flat_map(|r| r.1).collect();
     lat.sort();
     if stor {
         check_small_uploads(fx, prefix, lat.len(), size)?;
     }
-    Ok(vec![
+    let mut cells = vec![
         Cell::Val(lat.len() as f64 / wall),
         Cell::Val(percentile_ms(&lat, 50.0)),
         Cell::Val(percentile_ms(&lat, 99.0)),
-    ])
+    ];
+    if plan.tls {
+        note_tls(srv, "small-retr-tls", &tls);
+        let share = tls.resumed as f64 / tls.handshakes.max(1) as f64;
+        cells.push(Cell::Val(100.0 * share));
+    }
+    Ok(cells)
 }
 
 /// Every upload a 226 acknowledged is there, whole: a server that answers 226 without
@@ -346,14 +430,15 @@ fn check_small_uploads(fx: &Fixtures, prefix: &str, want: usize, size: u64) -> i
     Ok(())
 }
 
-/// Parallel loops of connect + USER + PASS + QUIT: sessions/s.
+/// Parallel loops of connect (+ AUTH TLS and its handshake, over TLS) + USER + PASS + QUIT:
+/// sessions/s.
 fn login(srv: &Server, _fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
     let threads = plan.login_threads;
     let per = plan.login_total / threads;
     let barrier = Arc::new(Barrier::new(threads + 1));
     let mut hs = Vec::new();
     for _ in 0..threads {
-        let target = srv.target;
+        let target = target(srv, plan);
         let barrier = barrier.clone();
         hs.push(thread::spawn(move || -> io::Result<Span> {
             barrier.wait();
@@ -509,13 +594,14 @@ fn idle(srv: &Server, _fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
     let first = n.min(1000);
     thread::sleep(Duration::from_millis(300));
     let pss0 = procfs::tree_pss_kib(srv.pid())?;
-    let mut sessions = open_sessions(srv.target, 0, first)?;
+    let target = target(srv, plan);
+    let mut sessions = open_sessions(target, 0, first)?;
     thread::sleep(Duration::from_secs(1));
     let per_first =
         procfs::tree_pss_kib(srv.pid()).map(|p| (p as f64 - pss0 as f64) / first as f64);
     let mut per_n = Ok(Cell::NotRun);
     if n > first {
-        match open_sessions(srv.target, first, n - first) {
+        match open_sessions(target, first, n - first) {
             Ok(more) => {
                 sessions.extend(more);
                 thread::sleep(Duration::from_secs(1));
@@ -532,6 +618,15 @@ fn idle(srv: &Server, _fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
         per_n?,
         Cell::Val(threads? as f64),
     ])
+}
+
+/// Pss per idle logged-in TLS session (AUTH TLS before USER) at up to 1000 sessions.
+fn idle_tls(srv: &Server, fx: &Fixtures, plan: &Plan) -> io::Result<Vec<Cell>> {
+    let plan = Plan {
+        sessions: plan.sessions.min(1000),
+        ..*plan
+    };
+    Ok(idle(srv, fx, &plan)?.into_iter().take(1).collect())
 }
 
 /// RETR of the big file with no other session, then with --sessions idle logged-in
