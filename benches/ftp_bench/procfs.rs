@@ -179,3 +179,17 @@ pub fn load_average() -> Option<f64> {
         .parse()
         .ok()
 }
+
+/// CPU seconds the calling thread has used (CLOCK_THREAD_CPUTIME_ID): a clock that stops
+/// while the thread waits for a CPU, so a busy machine does not slow a CPU-bound ceiling.
+pub fn thread_cpu_seconds() -> io::Result<f64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a live, writable timespec for the duration of the call.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
+}

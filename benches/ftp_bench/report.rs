@@ -43,7 +43,7 @@ const fn row(
 use Better::{Higher, Lower, Neither};
 
 /// Machine ceilings (measured without a server).
-pub const CEILINGS: [Row; 4] = [
+pub const CEILINGS: [Row; 6] = [
     row("ceil.tcp", "ceiling", "loopback tcp MiB/s", 0, Higher, None),
     row(
         "ceil.sendfile",
@@ -67,6 +67,22 @@ pub const CEILINGS: [Row; 4] = [
         "rustls mem 1 core MiB/s",
         0,
         Higher,
+        None,
+    ),
+    row(
+        "ceil.tls_enc",
+        "ceiling",
+        "rustls encrypt CPU s/GiB",
+        3,
+        Lower,
+        None,
+    ),
+    row(
+        "ceil.tls_dec",
+        "ceiling",
+        "rustls decrypt CPU s/GiB",
+        3,
+        Lower,
         None,
     ),
 ];
@@ -179,7 +195,7 @@ pub const ROWS: [Row; 32] = [
         "server CPU s/GiB",
         3,
         Lower,
-        None,
+        Some("ceil.tls_enc"),
     ),
     row(
         "stor_big_tls.rate",
@@ -195,7 +211,7 @@ pub const ROWS: [Row; 32] = [
         "server CPU s/GiB",
         3,
         Lower,
-        None,
+        Some("ceil.tls_dec"),
     ),
     row(
         "small_retr_tls.rate",
@@ -266,6 +282,22 @@ fn show(c: Option<&Cell>, decimals: usize) -> String {
     }
 }
 
+fn better_word(b: Better) -> &'static str {
+    match b {
+        Higher => "higher",
+        Lower => "lower",
+        Neither => "",
+    }
+}
+
+/// Is `a` a better figure than `b` for a row that is better `better`?
+pub fn is_better(better: Better, a: f64, b: f64) -> bool {
+    match better {
+        Lower => a < b,
+        Higher | Neither => a > b,
+    }
+}
+
 fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
         (Some(a), Some(b)) if b != 0.0 => format!("{:.2}x", a / b),
@@ -308,7 +340,7 @@ pub fn render(ceilings: &Cells, servers: &[(&str, Cells)]) -> String {
         let mut l = vec![
             r.test.into(),
             r.metric.into(),
-            "higher".into(),
+            better_word(r.better).into(),
             show(c, r.decimals),
         ];
         l.extend(std::iter::repeat_n(String::new(), servers.len() + extra));
@@ -320,14 +352,9 @@ pub fn render(ceilings: &Cells, servers: &[(&str, Cells)]) -> String {
     let measured = |r: &&Row| servers.iter().any(|(_, c)| c.contains_key(r.key));
     for r in ROWS.iter().filter(measured) {
         let ceil = r.ceiling.and_then(|k| ceilings.get(k));
-        let better = match r.better {
-            Higher => "higher",
-            Lower => "lower",
-            Neither => "",
-        };
-        let mut l = vec![r.test.into(), r.metric.into(), better.into()];
+        let mut l = vec![r.test.into(), r.metric.into(), better_word(r.better).into()];
         l.push(match r.ceiling {
-            Some(_) => show(ceil, 0),
+            Some(_) => show(ceil, r.decimals),
             None => String::new(),
         });
         for (name, cells) in servers {
