@@ -243,7 +243,7 @@ fn start_tinyftpd(
         )
     };
     match start(tls.map(|t| &t.0), notes) {
-        Err(e) if e.contains("built without TLS") => {
+        Err(e) if e.contains(servers::NO_TLS) => {
             let r = start(None, notes);
             notes.push(format!(
                 "TLS rows skipped: {} was built without the `tls` feature; run \

@@ -94,6 +94,9 @@ pub fn parse_listening(line: &str) -> Option<SocketAddr> {
     rest[..end].trim().parse().ok()
 }
 
+/// What tinyftpd says when started with TLS flags but built without the feature.
+pub const NO_TLS: &str = "built without TLS";
+
 /// Start tinyftpd serving the fixtures and wait for its `listening on` line.
 /// `sessions`: how many connections at once it must accept; with `tls` it offers explicit
 /// FTPS (AUTH TLS; clear text stays allowed, so the clear-text scenarios run on it too).
@@ -164,6 +167,10 @@ pub fn start_tinyftpd(
     match parse_listening(&line) {
         Some(a) if a.ip().is_loopback() => srv.target.addr = a,
         Some(a) => return Err(err(format!("tinyftpd listens on non-loopback {a}"))),
+        // The first line of its usage text; the tail shows only the end of it.
+        None if fs::read_to_string(&srv.log).is_ok_and(|l| l.contains(NO_TLS)) => {
+            return Err(err(NO_TLS))
+        }
         None => {
             return Err(err(format!(
                 "no `listening on ADDR` in tinyftpd's first line {:?}; stderr: {}",
