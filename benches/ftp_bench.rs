@@ -137,8 +137,9 @@ fn best_of(n: usize, mut f: impl FnMut() -> io::Result<f64>) -> Cell {
 /// The run's certificate and the client configuration trusting it.
 type Tls = (TlsFiles, Arc<ClientConfig>);
 
-/// The in-memory rustls ceilings, best of `runs` each; the suite goes to `notes`.
-fn tls_ceilings(fx: &Fixtures, tls: &Tls, runs: usize, c: &mut Cells, notes: &mut Vec<String>) {
+/// The in-memory rustls ceilings, best of `runs` each; what they ran goes to
+/// `TLS_CEILING_NOTE`.
+fn tls_ceilings(fx: &Fixtures, tls: &Tls, runs: usize, c: &mut Cells) {
     let pat = fixtures::pattern();
     let mut got = Vec::with_capacity(runs);
     for _ in 0..runs {
@@ -163,8 +164,8 @@ fn tls_ceilings(fx: &Fixtures, tls: &Tls, runs: usize, c: &mut Cells, notes: &mu
     c.insert("ceil.tls", best(|r| r.both, false));
     c.insert("ceil.tls_enc", best(|r| r.encrypt, true));
     c.insert("ceil.tls_dec", best(|r| r.decrypt, true));
-    if let Some(r) = got.first() {
-        notes.push(format!(
+    if let (Some(r), Ok(mut note)) = (got.first(), TLS_CEILING_NOTE.lock()) {
+        *note = Some(format!(
             "rustls ceilings: {}, one thread encrypting (client) and decrypting (server) {} MiB \
              in memory, timed by the thread's CPU clock (CLOCK_THREAD_CPUTIME_ID), so waiting \
              for a CPU on a busy machine does not count; MiB/s through both ends, and each \
@@ -196,17 +197,12 @@ fn measure_ceilings(fx: &Fixtures, runs: usize, tls: Option<&Tls>) -> Cells {
         best_of(runs, || ceilings::socket_to_file(&dst, big, &pat)),
     );
     if let Some(tls) = tls {
-        // One line for the notes, whichever run of the ceilings wrote it last.
-        let mut notes = Vec::new();
-        tls_ceilings(fx, tls, runs, &mut c, &mut notes);
-        if let Ok(mut n) = TLS_CEILING_NOTE.lock() {
-            *n = notes.pop();
-        }
+        tls_ceilings(fx, tls, runs, &mut c);
     }
     c
 }
 
-/// The TLS ceiling's last details, for the notes.
+/// How the TLS ceilings were measured, for the notes (the same line before and after).
 static TLS_CEILING_NOTE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 /// The run's certificate, trusted by the client; None (with the reason in `notes`) when
@@ -301,8 +297,8 @@ fn start_server(
 /// How the TLS rows were run, for the notes.
 fn tls_note(t: &Tls, sizes: &Sizes) -> String {
     format!(
-        "TLS rows: explicit FTPS (AUTH TLS, PBSZ 0, PROT P) with a {} certificate made by \
-         `openssl req` for this run, used by every server that offers TLS; client rustls \
+        "TLS rows: explicit FTPS (AUTH TLS, PBSZ 0, PROT P) with a certificate made by \
+         `openssl req` for this run ({}), used by every server that offers TLS; client rustls \
          (ring, default suites); each control connection makes a full handshake, its data \
          connections resume its session where the server lets them; no server requires that \
          (tinyftpd's --tls-reuse-required is off by default, vsftpd runs with \

@@ -518,9 +518,11 @@ impl Ftp {
         }
         let mut data = self.protect(tcp)?;
         let n = drain(&mut data, buf, max, None)?;
-        // Answer the server's close_notify, as real clients do; a server that already went
-        // away makes this fail harmlessly.
-        let _ = data.finish();
+        if self.tls.is_some() {
+            // Answer the server's close_notify, as real clients do; a server that already
+            // went away makes this fail harmlessly.
+            let _ = data.finish();
+        }
         drop(data);
         self.finish_transfer("RETR")?;
         Ok(n)
