@@ -43,6 +43,8 @@ enum Telnet {
 
 pub struct ControlReader<R> {
     inner: R,
+    /// Empty until the first read and again after [`ControlReader::release_buffer`]: an idle
+    /// session holds no read buffer.
     buf: Box<[u8]>,
     start: usize,
     end: usize,
@@ -55,7 +57,7 @@ impl<R: Read> ControlReader<R> {
     pub fn new(inner: R) -> ControlReader<R> {
         ControlReader {
             inner,
-            buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            buf: Box::default(),
             start: 0,
             end: 0,
             line: Vec::new(),
@@ -119,6 +121,13 @@ impl<R: Read> ControlReader<R> {
         None
     }
 
+    /// Frees the read buffer when it holds no unread bytes (the next read allocates it again).
+    pub fn release_buffer(&mut self) {
+        if !self.has_buffered() {
+            self.buf = Box::default();
+        }
+    }
+
     /// True while bytes read from the socket wait in the buffer.
     pub fn has_buffered(&self) -> bool {
         self.start < self.end
@@ -132,6 +141,9 @@ impl<R: Read> ControlReader<R> {
         }
         self.start = 0;
         self.end = 0;
+        if self.buf.is_empty() {
+            self.buf = vec![0; READ_CHUNK].into_boxed_slice();
+        }
         let n = loop {
             match self.inner.read(&mut self.buf) {
                 Ok(n) => break n,
