@@ -10,7 +10,7 @@ use std::mem::MaybeUninit;
 
 /// How far below this module's own frame the release stops: more than the frames of the
 /// madvise(2) call it makes (a few words), rounded down to a page boundary on top.
-const MARGIN: usize = 1024;
+const MARGIN: usize = 256;
 
 /// The stack of the calling thread, when it is a thread whose stack may be trimmed.
 #[derive(Debug, Clone, Copy)]
@@ -27,8 +27,9 @@ impl ThreadStack {
     /// session runs there): its stack is the kernel's growing mapping, whose bounds libc only
     /// estimates, so nothing below it is released.
     pub fn current() -> Option<ThreadStack> {
-        // SAFETY: getpid and gettid have no preconditions.
-        if unsafe { libc::getpid() == libc::gettid() } {
+        // SAFETY: getpid and the gettid system call have no preconditions. (The system call
+        // rather than libc's gettid(3): the static musl build links that name to nothing.)
+        if unsafe { libc::syscall(libc::SYS_gettid) == libc::c_long::from(libc::getpid()) } {
             return None;
         }
         let (low, size) = own_stack_bounds()?;

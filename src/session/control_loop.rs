@@ -120,19 +120,24 @@ impl Session {
     }
 
     /// Waits up to [`IDLE_RELEASE_AFTER`] for the next command; when none comes the session is
-    /// idle and gives back its memory before it blocks for longer. A client that keeps sending
-    /// commands never pays for the release, and one that idles pays once per idle spell.
+    /// idle: it gives back its memory and then waits in poll(2), not in a read, whose buffer
+    /// would have to exist while it blocks. A client that keeps sending commands never pays
+    /// for the release, and one that idles pays once per idle spell.
     fn release_memory_if_idle(&mut self, deadline: Instant) {
         let stream = self.control.get_ref();
         if self.control.has_buffered() || stream.has_buffered_input() {
             return;
         }
-        let soon = deadline
-            .saturating_duration_since(Instant::now())
-            .min(IDLE_RELEASE_AFTER);
-        if matches!(sys::wait_readable(stream.tcp(), soon), Ok(false)) {
-            self.release_idle_memory();
+        let left = || deadline.saturating_duration_since(Instant::now());
+        if !matches!(
+            sys::wait_readable(stream.tcp(), left().min(IDLE_RELEASE_AFTER)),
+            Ok(false)
+        ) {
+            return;
         }
+        self.release_idle_memory();
+        // Readable, or the deadline: either way the read that follows sees it.
+        let _ = sys::wait_readable(self.control.get_ref().tcp(), left());
     }
 
     /// Parses and runs one command line, returning its final reply.
