@@ -244,6 +244,21 @@ mod tests {
     }
 
     #[test]
+    fn released_buffer_keeps_unread_bytes_and_partial_lines() {
+        let mut reader = ControlReader::new(&b"NOOP\r\nPWD\r\nQU"[..]);
+        assert_eq!(reader.buf.len(), 0, "no buffer before the first read");
+        assert_eq!(reader.read_line().unwrap(), Some(line(b"NOOP")));
+        // Bytes wait in the buffer: it stays.
+        reader.release_buffer();
+        assert_eq!(reader.read_line().unwrap(), Some(line(b"PWD")));
+        // Only the partial "QU" is left, in the line being built: the buffer goes.
+        assert_eq!(reader.take_buffered_line(), None);
+        reader.release_buffer();
+        assert_eq!(reader.buf.len(), 0);
+        assert_eq!(reader.line, b"QU");
+    }
+
+    #[test]
     fn partial_last_line_is_dropped() {
         assert_eq!(lines(b"NOOP\r\nQUI"), vec![line(b"NOOP")]);
     }
