@@ -79,13 +79,8 @@ impl ThreadStack {
         let start = self.low & !(self.page - 1);
         // SAFETY: [start, high) is this thread's stack mapping (page-aligned start) and `vec`
         // has one byte per page of it, as mincore(2) writes.
-        let rc = unsafe {
-            libc::mincore(
-                start as *mut c_void,
-                self.high - start,
-                vec.as_mut_ptr(),
-            )
-        };
+        let rc =
+            unsafe { libc::mincore(start as *mut c_void, self.high - start, vec.as_mut_ptr()) };
         (rc == 0).then(|| vec.iter().filter(|&&b| b & 1 != 0).count())
     }
 }
@@ -147,7 +142,10 @@ mod tests {
             let again = go_deep(128 * 1024);
             (before, after, again, sum)
         });
-        assert!(before >= 32, "{before} pages resident after going 128 KiB deep");
+        assert!(
+            before >= 32,
+            "{before} pages resident after going 128 KiB deep"
+        );
         assert!(after <= 4, "{after} pages resident after the release");
         assert_eq!(sum, again);
     }

@@ -79,18 +79,22 @@ fn session_stack_rss_kib(pid: u32) -> Option<u64> {
     let task = fs::read_dir(format!("/proc/{pid}/task"))
         .ok()?
         .flatten()
-        .find(|t| {
-            fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("ftp "))
-        })?;
+        .find(|t| fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("ftp ")))?;
     let syscall = fs::read_to_string(task.path().join("syscall")).ok()?;
-    let sp = u64::from_str_radix(syscall.split_whitespace().nth(7)?.trim_start_matches("0x"), 16)
-        .ok()?;
+    let sp = u64::from_str_radix(
+        syscall.split_whitespace().nth(7)?.trim_start_matches("0x"),
+        16,
+    )
+    .ok()?;
     let smaps = fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
     let mut in_stack = false;
     for line in smaps.lines() {
         if let Some((range, _)) = line.split_once(' ').filter(|(r, _)| r.contains('-')) {
             let (lo, hi) = range.split_once('-')?;
-            let (lo, hi) = (u64::from_str_radix(lo, 16).ok()?, u64::from_str_radix(hi, 16).ok()?);
+            let (lo, hi) = (
+                u64::from_str_radix(lo, 16).ok()?,
+                u64::from_str_radix(hi, 16).ok()?,
+            );
             in_stack = lo <= sp && sp < hi;
         } else if in_stack {
             if let Some(kib) = line.strip_prefix("Rss:") {
@@ -124,7 +128,10 @@ fn an_idle_session_keeps_only_the_top_of_its_stack() {
         }
         thread::sleep(IDLE_RELEASE_AFTER);
     }
-    assert!(rss.is_some_and(|kib| kib <= 8), "idle session stack Rss {rss:?} KiB");
+    assert!(
+        rss.is_some_and(|kib| kib <= 8),
+        "idle session stack Rss {rss:?} KiB"
+    );
     c.expect("NOOP", 200);
     deep_commands(&mut c, 8);
 }
