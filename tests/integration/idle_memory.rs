@@ -135,3 +135,15 @@ fn an_idle_session_keeps_only_the_top_of_its_stack() {
     c.expect("NOOP", 200);
     deep_commands(&mut c, 8);
 }
+
+#[test]
+fn shutdown_still_wakes_a_session_that_released() {
+    let server = TestServer::start();
+    let mut c = server.anonymous();
+    go_idle();
+    // Released, the session waits in poll(2) rather than in a read: shutdown must reach it
+    // there too.
+    server.ctx.begin_shutdown();
+    c.set_reply_timeout(Duration::from_secs(10));
+    assert_eq!(c.reply().code, 421);
+}
