@@ -21,6 +21,11 @@ pub use crate::context::{ServerContext, TlsFiles};
 /// Performance). Only touched pages cost memory, so an idle session costs what it touched.
 pub const SESSION_STACK_SIZE: usize = 64 * 1024;
 
+/// How long a session waits for its next command before it counts as idle and gives back its
+/// read buffer and the stack pages deep commands touched (README, Performance: what it saves
+/// and costs). Short against a human's pause, long against a client's command round trip.
+pub const IDLE_RELEASE_AFTER: Duration = Duration::from_millis(200);
+
 pub struct Server {
     listeners: Vec<TcpListener>,
     ctx: Arc<ServerContext>,

@@ -43,6 +43,8 @@ enum Telnet {
 
 pub struct ControlReader<R> {
     inner: R,
+    /// Empty until the first read and again after [`ControlReader::release_buffer`]: an idle
+    /// session holds no read buffer.
     buf: Box<[u8]>,
     start: usize,
     end: usize,
@@ -55,7 +57,7 @@ impl<R: Read> ControlReader<R> {
     pub fn new(inner: R) -> ControlReader<R> {
         ControlReader {
             inner,
-            buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            buf: Box::default(),
             start: 0,
             end: 0,
             line: Vec::new(),
@@ -119,6 +121,13 @@ impl<R: Read> ControlReader<R> {
         None
     }
 
+    /// Frees the read buffer when it holds no unread bytes (the next read allocates it again).
+    pub fn release_buffer(&mut self) {
+        if !self.has_buffered() {
+            self.buf = Box::default();
+        }
+    }
+
     /// True while bytes read from the socket wait in the buffer.
     pub fn has_buffered(&self) -> bool {
         self.start < self.end
@@ -132,6 +141,9 @@ impl<R: Read> ControlReader<R> {
         }
         self.start = 0;
         self.end = 0;
+        if self.buf.is_empty() {
+            self.buf = vec![0; READ_CHUNK].into_boxed_slice();
+        }
         let n = loop {
             match self.inner.read(&mut self.buf) {
                 Ok(n) => break n,
@@ -229,6 +241,21 @@ mod tests {
             lines(b"USER a\r\nPASS b\nQUIT\r\n"),
             vec![line(b"USER a"), line(b"PASS b"), line(b"QUIT")]
         );
+    }
+
+    #[test]
+    fn released_buffer_keeps_unread_bytes_and_partial_lines() {
+        let mut reader = ControlReader::new(&b"NOOP\r\nPWD\r\nQU"[..]);
+        assert_eq!(reader.buf.len(), 0, "no buffer before the first read");
+        assert_eq!(reader.read_line().unwrap(), Some(line(b"NOOP")));
+        // Bytes wait in the buffer: it stays.
+        reader.release_buffer();
+        assert_eq!(reader.read_line().unwrap(), Some(line(b"PWD")));
+        // Only the partial "QU" is left, in the line being built: the buffer goes.
+        assert_eq!(reader.take_buffered_line(), None);
+        reader.release_buffer();
+        assert_eq!(reader.buf.len(), 0);
+        assert_eq!(reader.line, b"QU");
     }
 
     #[test]

@@ -8,10 +8,12 @@ use std::time::Instant;
 use super::handlers;
 use super::{clean_end, Login, Session};
 use crate::error::FtpError;
+use crate::os::sys;
 use crate::protocol::command::Command;
 use crate::protocol::command_table;
 use crate::protocol::control_line::ControlLine;
 use crate::protocol::reply::{codes, Reply};
+use crate::server::IDLE_RELEASE_AFTER;
 
 impl Session {
     /// Runs the session until QUIT, a timeout or the client going away.
@@ -105,6 +107,7 @@ impl Session {
         if let Some(line) = self.pending.pop_front() {
             return Ok(Some(line));
         }
+        self.release_memory_if_idle(deadline);
         self.control
             .read_line_with(|stream| {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -114,6 +117,27 @@ impl Session {
                 stream.tcp().set_read_timeout(Some(left))
             })
             .or_else(clean_end)
+    }
+
+    /// Waits up to [`IDLE_RELEASE_AFTER`] for the next command; when none comes the session is
+    /// idle: it gives back its memory and then waits in poll(2), not in a read, whose buffer
+    /// would have to exist while it blocks. A client that keeps sending commands never pays
+    /// for the release, and one that idles pays once per idle spell.
+    fn release_memory_if_idle(&mut self, deadline: Instant) {
+        let stream = self.control.get_ref();
+        if self.control.has_buffered() || stream.has_buffered_input() {
+            return;
+        }
+        let left = || deadline.saturating_duration_since(Instant::now());
+        if !matches!(
+            sys::wait_readable(stream.tcp(), left().min(IDLE_RELEASE_AFTER)),
+            Ok(false)
+        ) {
+            return;
+        }
+        self.release_idle_memory();
+        // Readable, or the deadline: either way the read that follows sees it.
+        let _ = sys::wait_readable(self.control.get_ref().tcp(), left());
     }
 
     /// Parses and runs one command line, returning its final reply.

@@ -9,6 +9,7 @@
 mod control_loop;
 mod handlers;
 
+use std::cell::OnceCell;
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -24,6 +25,7 @@ use crate::fs::listing::FactSet;
 use crate::net::data_channel::DataSetup;
 use crate::net::stream::Stream;
 use crate::net::transfer::Flow;
+use crate::os::stack::ThreadStack;
 use crate::os::sys;
 use crate::os::sys::Interest;
 use crate::protocol::command::{Command, TransferType};
@@ -103,6 +105,9 @@ pub struct Session {
     /// Shutdown closed the reading side of the control connection during a transfer: finish
     /// the transfer without watching it.
     control_shut: bool,
+    /// This session thread's stack, looked up the first time the session goes idle (`None`
+    /// where it must not be trimmed; see [`Session::release_idle_memory`]).
+    stack: OnceCell<Option<ThreadStack>>,
 }
 
 impl Drop for Session {
@@ -143,7 +148,23 @@ impl Session {
             login_deadline,
             registry_id,
             control_shut: false,
+            stack: OnceCell::new(),
         })
+    }
+
+    /// The session has waited a while for its next command: it gives back what only a running
+    /// command needs, so an idle session costs little more than its thread's bare stack. The
+    /// read buffer (allocated again by the next read), the queue of held-back commands, and the
+    /// stack pages below this frame that earlier deep calls (a login's hashing, a listing)
+    /// left resident.
+    pub(crate) fn release_idle_memory(&mut self) {
+        self.control.release_buffer();
+        if self.pending.is_empty() {
+            self.pending = VecDeque::new();
+        }
+        if let Some(stack) = self.stack.get_or_init(ThreadStack::current) {
+            stack.release_below_caller();
+        }
     }
 
     pub fn peer_ip(&self) -> IpAddr {

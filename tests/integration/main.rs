@@ -22,6 +22,7 @@ mod data_safety;
 mod deployment;
 mod generated_input;
 mod hostile;
+mod idle_memory;
 mod integrity;
 mod jail_race;
 mod leftovers;

@@ -402,6 +402,29 @@ fn explicit_tls_login_transfers_and_listings() {
     c.expect("QUIT", 221);
 }
 
+/// An idle session gives back its read buffer and stack pages (see idle_memory.rs): over TLS
+/// too, the control connection and protected transfers keep working across idle spells.
+#[test]
+fn a_tls_session_keeps_working_across_idle_releases() {
+    let Some(certs) = certs() else { return };
+    let s = tls_server(certs, |_, _| {});
+    let config = client_config(&certs.cert());
+    let mut c = TlsClient::explicit(s.addr, &config);
+    std::thread::sleep(tinyftpd::server::IDLE_RELEASE_AFTER * 3);
+    c.login("bob", "secret");
+    c.protect();
+    for round in 0..2 {
+        let body = random_bytes(200_000, 40 + round);
+        c.stor("idle.bin", &body);
+        std::thread::sleep(tinyftpd::server::IDLE_RELEASE_AFTER * 3);
+        assert!(c.retr("idle.bin") == body);
+        assert!(c.listing("MLSD").contains("idle.bin"));
+        std::thread::sleep(tinyftpd::server::IDLE_RELEASE_AFTER * 3);
+        c.expect("NOOP", 200);
+    }
+    c.expect("QUIT", 221);
+}
+
 #[test]
 fn protocol_edges_of_auth_pbsz_prot() {
     let Some(certs) = certs() else { return };
