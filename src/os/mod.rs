@@ -9,6 +9,8 @@
 #[allow(unsafe_code)]
 pub mod activation;
 #[allow(unsafe_code)]
+pub mod dirents;
+#[allow(unsafe_code)]
 pub mod privileges;
 #[allow(unsafe_code)]
 pub mod signals;
