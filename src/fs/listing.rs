@@ -49,14 +49,16 @@ pub fn push_list_line(
     link_target: Option<&[u8]>,
     now: i64,
 ) {
-    push_permissions(out, info);
-    out.push(b' ');
-    push_padded(out, info.nlink, 3);
-    out.extend_from_slice(b" ftp      ftp      ");
-    push_padded(out, info.size, 12);
-    out.push(b' ');
-    push_list_date(out, info.mtime, now);
-    out.push(b' ');
+    let mut s = Scratch::new();
+    s.permissions(info);
+    s.byte(b' ');
+    s.padded(info.nlink, 3);
+    s.put(b" ftp      ftp      ");
+    s.padded(info.size, 12);
+    s.byte(b' ');
+    s.list_date(info.mtime, now);
+    s.byte(b' ');
+    out.extend_from_slice(s.bytes());
     out.extend_from_slice(name);
     if let (EntryKind::Symlink, Some(target)) = (kind_of(info), link_target) {
         out.extend_from_slice(b" -> ");
@@ -64,107 +66,138 @@ pub fn push_list_line(
     }
 }
 
-fn push_permissions(out: &mut Vec<u8>, info: &EntryInfo) {
-    let kind = match kind_of(info) {
-        EntryKind::Dir => b'd',
-        EntryKind::Symlink => b'l',
-        EntryKind::File => b'-',
-        EntryKind::Other => match info.mode & 0o170000 {
-            0o010000 => b'p',
-            0o020000 => b'c',
-            0o060000 => b'b',
-            0o140000 => b's',
-            _ => b'?',
-        },
-    };
-    out.push(kind);
-    for shift in [6, 3, 0] {
-        let bits = (info.mode >> shift) & 7;
-        out.push(if bits & 4 != 0 { b'r' } else { b'-' });
-        out.push(if bits & 2 != 0 { b'w' } else { b'-' });
-        out.push(if bits & 1 != 0 { b'x' } else { b'-' });
-    }
+/// The fixed-size part of a line (everything but names), built on the stack and appended to
+/// the listing buffer in one copy: each `Vec::push` checks the capacity, which cost as much as
+/// the formatting itself. Its longest use, an MLSx line of every fact, is under 160 bytes.
+struct Scratch {
+    buf: [u8; 192],
+    len: usize,
 }
 
-/// `Mon DD HH:MM` for recent files, `Mon DD  YYYY` otherwise; English month names, UTC.
-fn push_list_date(out: &mut Vec<u8>, mtime: i64, now: i64) {
-    let t = CivilTime::from_unix(mtime);
-    let recent = mtime > now - RECENT_SECS && mtime < now + FUTURE_SLACK_SECS;
-    out.extend_from_slice(t.month_name().as_bytes());
-    out.push(b' ');
-    push_padded(out, u64::from(t.day), 2);
-    if recent {
-        out.push(b' ');
-        push_two_digits(out, t.hour);
-        out.push(b':');
-        push_two_digits(out, t.minute);
-    } else {
-        out.extend_from_slice(b"  ");
-        push_signed(out, t.year);
-    }
-}
-
-/// `v` in decimal, right-aligned in `width` columns (as `{:>width$}`).
-fn push_padded(out: &mut Vec<u8>, v: u64, width: usize) {
-    let mut digits = [0u8; 20];
-    let text = decimal(v, &mut digits);
-    out.extend(std::iter::repeat_n(b' ', width.saturating_sub(text.len())));
-    out.extend_from_slice(text);
-}
-
-/// The decimal digits of `v`, written at the end of `buf`.
-fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return &buf[i..];
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            buf: [0; 192],
+            len: 0,
         }
     }
-}
 
-/// `v` (below 100) as two digits (`{:02}`).
-fn push_two_digits(out: &mut Vec<u8>, v: u32) {
-    out.push(b'0' + (v / 10 % 10) as u8);
-    out.push(b'0' + (v % 10) as u8);
-}
-
-fn push_signed(out: &mut Vec<u8>, v: i64) {
-    if v < 0 {
-        out.push(b'-');
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
-    push_padded(out, v.unsigned_abs(), 0);
-}
 
-/// `YYYYMMDDHHMMSS` (`{:04}` year) as [`mdtm`] gives it.
-fn push_timestamp(out: &mut Vec<u8>, mtime: i64) {
-    let t = CivilTime::from_unix(mtime);
-    if (0..10_000).contains(&t.year) {
+    // Inlined, so that each fixed piece is copied as a constant-size move rather than through
+    // a call to memcpy (measured: a third fewer instructions per MLSD line).
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    #[inline(always)]
+    fn byte(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    fn permissions(&mut self, info: &EntryInfo) {
+        let kind = match kind_of(info) {
+            EntryKind::Dir => b'd',
+            EntryKind::Symlink => b'l',
+            EntryKind::File => b'-',
+            EntryKind::Other => match info.mode & 0o170000 {
+                0o010000 => b'p',
+                0o020000 => b'c',
+                0o060000 => b'b',
+                0o140000 => b's',
+                _ => b'?',
+            },
+        };
+        self.byte(kind);
+        for shift in [6, 3, 0] {
+            let bits = (info.mode >> shift) & 7;
+            self.byte(if bits & 4 != 0 { b'r' } else { b'-' });
+            self.byte(if bits & 2 != 0 { b'w' } else { b'-' });
+            self.byte(if bits & 1 != 0 { b'x' } else { b'-' });
+        }
+    }
+
+    /// `Mon DD HH:MM` for recent files, `Mon DD  YYYY` otherwise; English month names, UTC.
+    fn list_date(&mut self, mtime: i64, now: i64) {
+        let t = CivilTime::from_unix(mtime);
+        let recent = mtime > now - RECENT_SECS && mtime < now + FUTURE_SLACK_SECS;
+        self.put(t.month_name().as_bytes());
+        self.byte(b' ');
+        self.padded(u64::from(t.day), 2);
+        if recent {
+            self.byte(b' ');
+            self.two_digits(t.hour);
+            self.byte(b':');
+            self.two_digits(t.minute);
+        } else {
+            self.put(b"  ");
+            if t.year < 0 {
+                self.byte(b'-');
+            }
+            self.padded(t.year.unsigned_abs(), 0);
+        }
+    }
+
+    /// `v` in decimal, right-aligned in `width` columns (as `{:>width$}`).
+    fn padded(&mut self, mut v: u64, width: usize) {
+        let mut digits = [b' '; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        let start = i.min(digits.len().saturating_sub(width));
+        self.put(&digits[start..]);
+    }
+
+    /// `v` (below 100) as two digits (`{:02}`).
+    fn two_digits(&mut self, v: u32) {
+        self.put(&[b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8]);
+    }
+
+    /// `YYYYMMDDHHMMSS` (`{:04}` year) as [`mdtm`] gives it.
+    fn timestamp(&mut self, mtime: i64) {
+        let t = CivilTime::from_unix(mtime);
+        if !(0..10_000).contains(&t.year) {
+            self.put(t.to_ftp_timestamp().as_bytes());
+            return;
+        }
         let year = t.year as u32;
-        push_two_digits(out, year / 100);
-        push_two_digits(out, year % 100);
-        for part in [t.month, t.day, t.hour, t.minute, t.second] {
-            push_two_digits(out, part);
+        for part in [
+            year / 100,
+            year % 100,
+            t.month,
+            t.day,
+            t.hour,
+            t.minute,
+            t.second,
+        ] {
+            self.two_digits(part);
         }
-    } else {
-        out.extend_from_slice(t.to_ftp_timestamp().as_bytes());
     }
-}
 
-fn push_hex(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 16];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b"0123456789abcdef"[(v & 15) as usize];
-        v >>= 4;
-        if v == 0 {
-            break;
+    fn hex(&mut self, mut v: u64) {
+        let mut digits = [0u8; 16];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b"0123456789abcdef"[(v & 15) as usize];
+            v >>= 4;
+            if v == 0 {
+                break;
+            }
         }
+        self.put(&digits[i..]);
     }
-    out.extend_from_slice(&buf[i..]);
 }
 
 /// The MDTM reply text: `YYYYMMDDHHMMSS` in UTC (RFC 3659 3).
@@ -285,46 +318,47 @@ pub fn push_mlsx_line(
     writable: bool,
 ) {
     let is_dir = kind_of(info) == EntryKind::Dir;
+    let mut s = Scratch::new();
     if facts.has(TYPE) {
-        let kind: &[u8] = match (role, is_dir) {
+        s.put(match (role, is_dir) {
             (MlsxRole::Current, _) => b"type=cdir;",
             (MlsxRole::Parent, _) => b"type=pdir;",
             (MlsxRole::Entry, true) => b"type=dir;",
             (MlsxRole::Entry, false) if kind_of(info) == EntryKind::File => b"type=file;",
             (MlsxRole::Entry, false) => b"type=OS.unix=special;",
-        };
-        out.extend_from_slice(kind);
+        });
     }
     if facts.has(SIZE) && !is_dir {
-        out.extend_from_slice(b"size=");
-        push_padded(out, info.size, 0);
-        out.push(b';');
+        s.put(b"size=");
+        s.padded(info.size, 0);
+        s.byte(b';');
     }
     if facts.has(MODIFY) {
-        out.extend_from_slice(b"modify=");
-        push_timestamp(out, info.mtime);
-        out.push(b';');
+        s.put(b"modify=");
+        s.timestamp(info.mtime);
+        s.byte(b';');
     }
     if facts.has(PERM) {
-        out.extend_from_slice(b"perm=");
-        out.extend_from_slice(perm_fact(is_dir, writable, role).as_bytes());
-        out.push(b';');
+        s.put(b"perm=");
+        s.put(perm_fact(is_dir, writable, role).as_bytes());
+        s.byte(b';');
     }
     if facts.has(UNIQUE) {
-        out.extend_from_slice(b"unique=");
-        push_hex(out, info.dev);
-        out.push(b'g');
-        push_hex(out, info.ino);
-        out.push(b';');
+        s.put(b"unique=");
+        s.hex(info.dev);
+        s.byte(b'g');
+        s.hex(info.ino);
+        s.byte(b';');
     }
     if facts.has(UNIX_MODE) {
-        out.extend_from_slice(b"UNIX.mode=");
+        s.put(b"UNIX.mode=");
         for shift in [9, 6, 3, 0] {
-            out.push(b'0' + ((info.mode >> shift) & 7) as u8);
+            s.byte(b'0' + ((info.mode >> shift) & 7) as u8);
         }
-        out.push(b';');
+        s.byte(b';');
     }
-    out.push(b' ');
+    s.byte(b' ');
+    out.extend_from_slice(s.bytes());
     out.extend_from_slice(name);
 }
 

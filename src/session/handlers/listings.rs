@@ -110,7 +110,9 @@ impl LineFormat<'_> {
                 if !name_is_shown(entry) {
                     return false;
                 }
-                out.extend_from_slice(self.prefix);
+                if !self.prefix.is_empty() {
+                    out.extend_from_slice(self.prefix);
+                }
                 out.extend_from_slice(name);
             }
             Format::Machine => {
