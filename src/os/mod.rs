@@ -1,5 +1,6 @@
 //! Every call into libc that needs `unsafe`, each block with a `// SAFETY:` comment: `sys` (the
-//! system calls std does not offer), `signals`, `privileges` (chroot and the privilege drop) and
+//! system calls std does not offer), `dirents` (a directory's entries for listings, read
+//! without a copy per name), `signals`, `privileges` (chroot and the privilege drop) and
 //! `activation` (sockets passed by inetd or systemd). The crate root denies unsafe code; only the
 //! modules below allow it, so `cargo build` fails if unsafe code appears anywhere else.
 //!

@@ -1,6 +1,7 @@
 //! LIST, NLST, MLSD, MLST and STAT with a path. Directories are streamed entry by entry (one
-//! getdents pass on the directory's own descriptor, one `fstatat` per entry, one buffered
-//! writer), so a directory of any size lists in constant memory.
+//! getdents pass on the directory's own descriptor, an `fstatat` per entry only where the line
+//! needs one, each line formatted straight into one 64 KiB buffer), so a directory of any size
+//! lists in constant memory and with no allocation per entry.
 
 use std::ffi::OsString;
 use std::io::Write;
