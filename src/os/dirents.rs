@@ -21,6 +21,20 @@ pub enum DirentKind {
     Unknown,
 }
 
+impl DirentKind {
+    /// The `st_mode` file-type bits of this kind (a FIFO's for any special kind); `None` when
+    /// the file system did not say.
+    pub fn type_bits(self) -> Option<u32> {
+        match self {
+            DirentKind::Dir => Some(libc::S_IFDIR),
+            DirentKind::File => Some(libc::S_IFREG),
+            DirentKind::Symlink => Some(libc::S_IFLNK),
+            DirentKind::Special => Some(libc::S_IFIFO),
+            DirentKind::Unknown => None,
+        }
+    }
+}
+
 /// One entry, borrowed from the reader's buffer until the next call.
 #[derive(Debug, Clone, Copy)]
 pub struct Dirent<'a> {
@@ -89,26 +103,31 @@ impl Dirents {
 
     /// One getdents64 call; false at the end of the directory.
     fn fill(&mut self) -> io::Result<bool> {
-        loop {
-            // SAFETY: `buf` is valid for writes of its length; the descriptor is open.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_getdents64,
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr(),
-                    self.buf.len(),
-                )
-            };
-            if rc < 0 {
-                let err = io::Error::last_os_error();
-                if err.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(err);
-            }
-            self.pos = 0;
-            self.len = rc as usize;
-            return Ok(rc > 0);
+        self.len = getdents(self.fd.as_fd(), &mut self.buf)?.min(self.buf.len());
+        self.pos = 0;
+        Ok(self.len > 0)
+    }
+}
+
+/// One getdents64(2) call on `dir` into `buf` (retried on EINTR): the bytes of records it
+/// wrote, 0 at the end of the directory.
+pub fn getdents(dir: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is valid for writes of its length; the descriptor is open.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                dir.as_raw_fd(),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
         }
     }
 }

@@ -59,15 +59,12 @@ fn examine(entry: &ListedEntry<'_>, format: Format) -> Option<(EntryInfo, Option
 /// MLSD facts that need no more than the kind (`type`, `perm`) come from getdents alone; the
 /// kind is all [`listing::push_mlsx_line`] reads then. `None` when a stat is needed.
 fn kind_only(entry: &ListedEntry<'_>, facts: FactSet) -> Option<EntryInfo> {
-    let mode = match entry.kind() {
-        _ if facts.needs_stat() => return None,
-        DirentKind::Dir => libc::S_IFDIR,
-        DirentKind::File => libc::S_IFREG,
-        DirentKind::Special => libc::S_IFIFO,
-        DirentKind::Symlink | DirentKind::Unknown => return None,
-    };
+    // A symlink is shown as what it leads to, which only its target's stat tells.
+    if facts.needs_stat() || entry.kind() == DirentKind::Symlink {
+        return None;
+    }
     Some(EntryInfo {
-        mode,
+        mode: entry.kind().type_bits()?,
         nlink: 0,
         size: 0,
         mtime: 0,
