@@ -31,6 +31,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use crate::os::dirents::{Dirent, DirentKind, Dirents};
 use crate::os::sys;
 
 /// Files whose name starts with this are upload temporaries: hidden from listings, and a client
@@ -484,7 +485,7 @@ impl OpenDir {
 /// the listed directory.
 pub struct Listing {
     jail: Jail,
-    stream: sys::DirStream,
+    entries: Dirents,
     /// The held directories down to the listed one (its top).
     trail: Trail,
 }
@@ -496,55 +497,91 @@ pub struct LinkTarget {
     pub stat: sys::FileStat,
 }
 
-impl Listing {
-    /// The next entry's name and what getdents says it is.
-    pub fn next_entry(&mut self) -> io::Result<Option<(OsString, sys::EntryType)>> {
-        self.stream.next_entry()
+/// One entry of a [`Listing`], its name borrowed from the getdents buffer until the next one.
+pub struct ListedEntry<'a> {
+    pub dirent: Dirent<'a>,
+    jail: &'a Jail,
+    trail: &'a Trail,
+}
+
+impl ListedEntry<'_> {
+    pub fn name(&self) -> &[u8] {
+        self.dirent.name_bytes()
+    }
+
+    pub fn kind(&self) -> DirentKind {
+        self.dirent.kind
     }
 
     /// The entry's own metadata (no following).
-    pub fn stat(&self, name: &OsStr) -> io::Result<sys::FileStat> {
-        sys::stat_at(self.stream.dir(), name)
+    pub fn stat(&self) -> io::Result<sys::FileStat> {
+        self.dirent.stat()
+    }
+
+    /// See [`Listing::link_target`].
+    pub fn link_target(&self) -> Option<LinkTarget> {
+        link_target(self.jail, self.trail, OsStr::from_bytes(self.name()))
+    }
+}
+
+/// Bytes of directory entries read per getdents64 call while listing.
+const LISTING_DIRENTS: usize = 64 * 1024;
+
+impl Listing {
+    /// The next entry (never `.` or `..`).
+    pub fn next_entry(&mut self) -> io::Result<Option<ListedEntry<'_>>> {
+        let Listing {
+            jail,
+            entries,
+            trail,
+        } = self;
+        Ok(entries.next_entry()?.map(|dirent| ListedEntry {
+            dirent,
+            jail,
+            trail,
+        }))
     }
 
     /// Where the symlink entry `name` leads, when that is inside the jail; `None` when it leads
     /// outside or nowhere. A relative target is shown as the link holds it; an absolute one
     /// names a host path, so it is shown as the virtual path it resolves to.
     pub fn link_target(&self, name: &OsStr) -> Option<LinkTarget> {
-        let mut trail = self.trail.clone();
-        let link = sys::open_at(
-            trail.top().as_fd(),
-            name,
-            libc::O_PATH | libc::O_NOFOLLOW,
-            0,
-        )
-        .ok()?;
-        let target = sys::read_link_fd(link.as_fd()).ok()?;
-        let mut pending = Vec::new();
-        self.jail
-            .expand_link(&mut trail, &target, &mut pending)
-            .ok()?;
-        let walked = self.jail.walk(trail, pending, Last::Follow, 1).ok()?;
-        let resolved = self.jail.finish(walked, &VirtualPath::root(), true);
-        let stat = resolved.stat().ok()?;
-        let shown = if target.first() == Some(&b'/') {
-            let mut shown = Vec::new();
-            if !resolved.is_jail_root() {
-                let above = resolved.trail.as_ref().map_or(&[][..], |t| &t.names[..]);
-                for part in above.iter().chain([&resolved.name]) {
-                    shown.push(b'/');
-                    shown.extend_from_slice(part.as_bytes());
-                }
-            }
-            if shown.is_empty() {
-                shown.push(b'/');
-            }
-            OsString::from_vec(shown)
-        } else {
-            OsString::from_vec(target)
-        };
-        Some(LinkTarget { shown, stat })
+        link_target(&self.jail, &self.trail, name)
     }
+}
+
+fn link_target(jail: &Jail, trail: &Trail, name: &OsStr) -> Option<LinkTarget> {
+    let mut trail = trail.clone();
+    let link = sys::open_at(
+        trail.top().as_fd(),
+        name,
+        libc::O_PATH | libc::O_NOFOLLOW,
+        0,
+    )
+    .ok()?;
+    let target = sys::read_link_fd(link.as_fd()).ok()?;
+    let mut pending = Vec::new();
+    jail.expand_link(&mut trail, &target, &mut pending).ok()?;
+    let walked = jail.walk(trail, pending, Last::Follow, 1).ok()?;
+    let resolved = jail.finish(walked, &VirtualPath::root(), true);
+    let stat = resolved.stat().ok()?;
+    let shown = if target.first() == Some(&b'/') {
+        let mut shown = Vec::new();
+        if !resolved.is_jail_root() {
+            let above = resolved.trail.as_ref().map_or(&[][..], |t| &t.names[..]);
+            for part in above.iter().chain([&resolved.name]) {
+                shown.push(b'/');
+                shown.extend_from_slice(part.as_bytes());
+            }
+        }
+        if shown.is_empty() {
+            shown.push(b'/');
+        }
+        OsString::from_vec(shown)
+    } else {
+        OsString::from_vec(target)
+    };
+    Some(LinkTarget { shown, stat })
 }
 
 /// The served directory.
@@ -646,12 +683,12 @@ impl Jail {
             trail.dirs.push(Arc::clone(&object));
             trail.names.push(resolved.name.clone());
         }
-        let stream = sys::DirStream::open(object.as_fd())?;
+        let entries = Dirents::open(object.as_fd(), LISTING_DIRENTS)?;
         Ok((
             resolved,
             Some(Listing {
                 jail: self.clone(),
-                stream,
+                entries,
                 trail,
             }),
         ))

@@ -1195,27 +1195,12 @@ impl DirStream {
         use std::os::unix::ffi::OsStringExt;
         loop {
             if self.pos >= self.len {
-                // SAFETY: `buf` is valid for writes of its length; the descriptor is open.
-                let rc = unsafe {
-                    libc::syscall(
-                        libc::SYS_getdents64,
-                        self.fd.as_raw_fd(),
-                        self.buf.as_mut_ptr(),
-                        self.buf.len(),
-                    )
-                };
-                if rc < 0 {
-                    let err = io::Error::last_os_error();
-                    if err.kind() == io::ErrorKind::Interrupted {
-                        continue;
-                    }
-                    return Err(err);
-                }
-                if rc == 0 {
+                let read = super::dirents::getdents(self.fd.as_fd(), &mut self.buf)?;
+                if read == 0 {
                     return Ok(None);
                 }
                 self.pos = 0;
-                self.len = rc as usize;
+                self.len = read;
             }
             // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name NUL-ended.
             let rec = &self.buf[self.pos..self.len];

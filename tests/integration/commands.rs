@@ -509,3 +509,82 @@ fn huge_directory_lists_in_constant_memory() {
         "RSS grew by {grown_kib} KiB while listing"
     );
 }
+
+/// MLSD with only `type` and `perm` selected reads the kind from getdents instead of a stat per
+/// entry: it must say what the stat said (a link as what it leads to, a socket as special).
+#[test]
+fn mlsd_of_type_and_perm_only_says_what_the_full_facts_say() {
+    let s = TestServer::writable();
+    s.root.write("d/file", b"abc");
+    s.root.write("d/sub/x", b"");
+    std::os::unix::fs::symlink("file", s.root.path().join("d/to-file")).unwrap();
+    std::os::unix::fs::symlink("sub", s.root.path().join("d/to-sub")).unwrap();
+    std::os::unix::fs::symlink("/nowhere", s.root.path().join("d/out")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(s.root.path().join("d/sock")).unwrap();
+    let mut c = s.anonymous();
+    let shown = |c: &mut Client| {
+        let mut lines: Vec<(String, String)> = c
+            .listing("MLSD d")
+            .iter()
+            .map(|l| facts_of(l))
+            .map(|(facts, name)| {
+                let kept: Vec<&str> = facts
+                    .split(';')
+                    .filter(|f| f.starts_with("type=") || f.starts_with("perm="))
+                    .collect();
+                (name, kept.join(";"))
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let full = shown(&mut c);
+    c.expect("OPTS MLST type;perm;", 200);
+    let lean = shown(&mut c);
+    assert_eq!(lean, full);
+    let names: Vec<&str> = full.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [".", "..", "file", "sock", "sub", "to-file", "to-sub"]
+    );
+    assert_eq!(full[3].1, "type=OS.unix=special;perm=rawdf");
+    assert_eq!(full[5].1, "type=file;perm=rawdf");
+    assert_eq!(full[6].1, "type=dir;perm=flcdmpe");
+}
+
+/// A directory bigger than one getdents buffer and one output buffer: every entry exactly once,
+/// lines whole across the 64 KiB writes.
+#[test]
+fn big_directory_lists_every_entry_once_in_every_format() {
+    let s = TestServer::start();
+    let dir = s.root.path().join("big");
+    std::fs::create_dir(&dir).unwrap();
+    let mut want: Vec<String> = (0..3000)
+        .map(|i| format!("{i:05}-{}", "n".repeat(40)))
+        .collect();
+    for name in &want {
+        std::fs::File::create(dir.join(name)).unwrap();
+    }
+    want.sort();
+    let mut c = s.anonymous();
+    let mut names = c.nlst("NLST big");
+    names.sort();
+    assert_eq!(names, want);
+    let mut listed: Vec<String> = c
+        .listing("LIST big")
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .inspect(|l| assert!(l.starts_with("-rw"), "{l}"))
+        .map(|l| l.rsplit(' ').next().unwrap_or_default().to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, want);
+    let mut machine: Vec<String> = c
+        .listing("MLSD big")
+        .iter()
+        .map(|l| facts_of(l).1)
+        .collect();
+    machine.sort();
+    assert_eq!(machine.len(), want.len() + 2);
+    assert_eq!(&machine[2..], &want[..]);
+}

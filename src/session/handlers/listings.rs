@@ -1,16 +1,17 @@
 //! LIST, NLST, MLSD, MLST and STAT with a path. Directories are streamed entry by entry (one
-//! getdents pass on the directory's own descriptor, one `fstatat` per entry, one buffered
-//! writer), so a directory of any size lists in constant memory.
+//! getdents pass on the directory's own descriptor, an `fstatat` per entry only where the line
+//! needs one, each line formatted straight into one 64 KiB buffer), so a directory of any size
+//! lists in constant memory and with no allocation per entry.
 
 use std::ffi::OsString;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{FtpError, FtpResult};
-use crate::fs::jail::{JailedPath, Listing, RESERVED_PREFIX};
-use crate::fs::listing::{self, EntryInfo, Glob, MlsxRole, GLOB_STEP_BUDGET};
+use crate::fs::jail::{JailedPath, ListedEntry, Listing, RESERVED_PREFIX};
+use crate::fs::listing::{self, EntryInfo, FactSet, Glob, MlsxRole, GLOB_STEP_BUDGET};
 use crate::net::transfer::{Flow, TransferError};
-use crate::os::sys::EntryType;
+use crate::os::dirents::DirentKind;
 use crate::protocol::command::ListArg;
 use crate::protocol::reply::{codes, Reply};
 use crate::session::Session;
@@ -20,6 +21,9 @@ use super::transfers::over_data_connection;
 /// Most lines a STAT reply carries: it is built in memory, unlike a LIST over a data connection.
 const MAX_STAT_LINES: usize = 10_000;
 const LISTING_BUFFER: usize = 64 * 1024;
+/// Room past [`LISTING_BUFFER`] for the line that crosses it: a 255-byte name and a link
+/// target of up to PATH_MAX, so the buffer never grows.
+const LONGEST_LINE: usize = 5 * 1024;
 /// Entries between two looks at the control connection (ABOR) during a listing.
 const WATCH_EVERY: usize = 512;
 
@@ -36,79 +40,132 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// One entry of a directory, ready to format; `None` when it must not be shown (an upload
-/// temporary, a dot file without `-a`, a symlink leading out of the jail).
-struct Shown {
-    name: OsString,
-    info: EntryInfo,
-    link_target: Option<OsString>,
+/// What a LIST or MLSD line shows of an entry: its metadata (for MLSD, of what a symlink leads
+/// to) and, for a symlink, the target to show. `None` for a symlink leading out of the jail or
+/// nowhere, which is left out.
+fn examine(entry: &ListedEntry<'_>, format: Format) -> Option<(EntryInfo, Option<OsString>)> {
+    let mut info = entry.stat().ok()?;
+    if !info.is_symlink() {
+        return Some((info, None));
+    }
+    let target = entry.link_target()?;
+    if format == Format::Machine {
+        // MLSD shows a link as what it points at (RFC 3659 has no link type).
+        info = target.stat;
+    }
+    Some((info, Some(target.shown)))
 }
 
-fn examine(listing: &Listing, name: OsString, format: Format, show_hidden: bool) -> Option<Shown> {
-    if !visible(&name, show_hidden) {
+/// MLSD facts that need no more than the kind (`type`, `perm`) come from getdents alone; the
+/// kind is all [`listing::push_mlsx_line`] reads then. `None` when a stat is needed.
+fn kind_only(entry: &ListedEntry<'_>, facts: FactSet) -> Option<EntryInfo> {
+    // A symlink is shown as what it leads to, which only its target's stat tells.
+    if facts.needs_stat() || entry.kind() == DirentKind::Symlink {
         return None;
     }
-    let mut info = listing.stat(&name).ok()?;
-    let mut link_target = None;
-    if info.is_symlink() {
-        let target = listing.link_target(&name)?;
-        if format == Format::Machine {
-            // MLSD shows a link as what it points at (RFC 3659 has no link type).
-            info = target.stat;
-        }
-        link_target = Some(target.shown);
-    }
-    Some(Shown {
-        name,
-        info,
-        link_target,
+    Some(EntryInfo {
+        mode: entry.kind().type_bits()?,
+        nlink: 0,
+        size: 0,
+        mtime: 0,
+        dev: 0,
+        ino: 0,
     })
 }
 
-fn visible(name: &std::ffi::OsStr, show_hidden: bool) -> bool {
-    let bytes = name.as_encoded_bytes();
-    !(bytes.starts_with(RESERVED_PREFIX) || (bytes.first() == Some(&b'.') && !show_hidden))
+fn visible(name: &[u8], show_hidden: bool) -> bool {
+    !(name.starts_with(RESERVED_PREFIX) || (name.first() == Some(&b'.') && !show_hidden))
 }
 
 /// NLST needs no `fstatat`: the entry type from getdents tells symlinks apart, and only those
 /// need a look (whether they stay inside the jail). Halves NLST time on a large directory.
-fn shown_name_only(
-    listing: &Listing,
-    name: OsString,
-    kind: EntryType,
-    show_hidden: bool,
-) -> Option<OsString> {
-    if !visible(&name, show_hidden) {
-        return None;
-    }
-    let is_link = match kind {
-        EntryType::Symlink => true,
-        EntryType::Unknown => listing.stat(&name).map_or(true, |m| m.is_symlink()),
-        EntryType::Dir | EntryType::Other => false,
+fn name_is_shown(entry: &ListedEntry<'_>) -> bool {
+    let is_link = match entry.kind() {
+        DirentKind::Symlink => true,
+        DirentKind::Unknown => entry.stat().map_or(true, |m| m.is_symlink()),
+        DirentKind::Dir | DirentKind::File | DirentKind::Special => false,
     };
-    if is_link {
-        listing.link_target(&name)?;
-    }
-    Some(name)
+    !is_link || entry.link_target().is_some()
 }
 
-fn format_line(s: &Session, shown: &Shown, format: Format, now: i64) -> Vec<u8> {
-    let name = shown.name.as_encoded_bytes();
-    match format {
-        Format::Long => listing::list_line(
-            name,
-            &shown.info,
-            shown.link_target.as_ref().map(|t| t.as_encoded_bytes()),
-            now,
-        ),
-        Format::NamesOnly => name.to_vec(),
-        Format::Machine => listing::mlsx_line(
-            name,
-            &shown.info,
-            MlsxRole::Entry,
-            s.state.facts,
-            s.writable(),
-        ),
+/// How the lines of one listing are made: fixed for the whole listing, looked up once.
+struct LineFormat<'g> {
+    format: Format,
+    facts: FactSet,
+    writable: bool,
+    now: i64,
+    /// A pattern's matches go back with the directory as the client wrote it, ready for RETR.
+    prefix: &'g [u8],
+}
+
+impl LineFormat<'_> {
+    /// Appends the entry's line (without CRLF) to `out`; false (and nothing appended) when the
+    /// entry is not shown.
+    fn push(&self, out: &mut Vec<u8>, entry: &ListedEntry<'_>) -> bool {
+        let name = entry.name();
+        match self.format {
+            Format::NamesOnly => {
+                if !name_is_shown(entry) {
+                    return false;
+                }
+                if !self.prefix.is_empty() {
+                    out.extend_from_slice(self.prefix);
+                }
+                out.extend_from_slice(name);
+            }
+            Format::Machine => {
+                let info = match kind_only(entry, self.facts) {
+                    Some(info) => info,
+                    None => match examine(entry, self.format) {
+                        Some((info, _)) => info,
+                        None => return false,
+                    },
+                };
+                let role = MlsxRole::Entry;
+                listing::push_mlsx_line(out, name, &info, role, self.facts, self.writable);
+            }
+            Format::Long => {
+                let Some((info, target)) = examine(entry, self.format) else {
+                    return false;
+                };
+                let target = target.as_ref().map(|t| t.as_encoded_bytes());
+                listing::push_list_line(out, name, &info, target, self.now);
+            }
+        }
+        true
+    }
+}
+
+/// The data connection's side of a listing: lines are formatted straight into one buffer,
+/// written out 64 KiB at a time.
+struct LineBuffer<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> LineBuffer<W> {
+    fn new(out: W) -> LineBuffer<W> {
+        LineBuffer {
+            out,
+            buf: Vec::with_capacity(LISTING_BUFFER + LONGEST_LINE),
+        }
+    }
+
+    /// Ends the line just appended to `buf`, and writes a full 64 KiB when there is one.
+    fn end_line(&mut self) -> std::io::Result<()> {
+        self.buf.extend_from_slice(b"\r\n");
+        while self.buf.len() >= LISTING_BUFFER {
+            self.out.write_all(&self.buf[..LISTING_BUFFER])?;
+            self.buf.drain(..LISTING_BUFFER);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), TransferError> {
+        self.out
+            .write_all(&self.buf)
+            .and_then(|_| self.out.flush())
+            .map_err(TransferError::Network)
     }
 }
 
@@ -120,14 +177,20 @@ fn write_directory(
     format: Format,
     show_hidden: bool,
     glob: Option<&Glob>,
-    out: &mut impl Write,
+    out: &mut LineBuffer<impl Write>,
 ) -> Result<u64, TransferError> {
-    let now = now();
+    let lines = LineFormat {
+        format,
+        facts: s.state.facts,
+        writable: s.writable(),
+        now: now(),
+        prefix: glob.map_or(&[][..], |g| &g.prefix[..]),
+    };
     let limit = s.ctx.config.max_list_entries;
     let mut count = 0u64;
     let mut glob_steps = 0u64;
     let mut seen = 0usize;
-    while let Some((name, kind)) = listing.next_entry().map_err(TransferError::Disk)? {
+    while let Some(entry) = listing.next_entry().map_err(TransferError::Disk)? {
         if seen.is_multiple_of(WATCH_EVERY) && s.watch_control(count) == Flow::Abort {
             return Err(TransferError::Aborted);
         }
@@ -136,30 +199,17 @@ fn write_directory(
             return Err(TransferError::Failed(FtpError::ListingTooLong(limit)));
         }
         if let Some(glob) = glob {
-            if !glob.matches(name.as_encoded_bytes(), &mut glob_steps) {
+            if !glob.matches(entry.name(), &mut glob_steps) {
                 if glob_steps > GLOB_STEP_BUDGET {
                     return Err(TransferError::Failed(FtpError::PatternTooCostly));
                 }
                 continue;
             }
         }
-        let mut line = if format == Format::NamesOnly {
-            let Some(name) = shown_name_only(listing, name, kind, show_hidden) else {
-                continue;
-            };
-            // A pattern's matches go back with the directory as the client wrote it, ready
-            // for RETR.
-            let mut line = glob.map_or_else(Vec::new, |g| g.prefix.clone());
-            line.extend_from_slice(name.as_encoded_bytes());
-            line
-        } else {
-            let Some(shown) = examine(listing, name, format, show_hidden) else {
-                continue;
-            };
-            format_line(s, &shown, format, now)
-        };
-        line.extend_from_slice(b"\r\n");
-        out.write_all(&line).map_err(TransferError::Network)?;
+        if !visible(entry.name(), show_hidden) || !lines.push(&mut out.buf, &entry) {
+            continue;
+        }
+        out.end_line().map_err(TransferError::Network)?;
         count += 1;
     }
     Ok(count)
@@ -193,23 +243,24 @@ fn list_over_data(s: &mut Session, arg: &ListArg, format: Format) -> FtpResult {
     let preliminary = Reply::new(codes::OPENING_DATA, "Here comes the directory listing.");
     let mut listing = listing;
     let outcome = over_data_connection(s, preliminary, |s, data| {
-        let mut out = BufWriter::with_capacity(LISTING_BUFFER, data);
+        let mut out = LineBuffer::new(data);
         let count = match listing.as_mut() {
             Some(listing) => {
                 write_directory(s, listing, format, show_hidden, glob.as_ref(), &mut out)?
             }
             None => {
-                let line = match format {
-                    Format::NamesOnly => name_as_given.clone(),
-                    _ => listing::list_line(path.virtual_path().file_name(), &meta, None, now()),
-                };
-                out.write_all(&line)
-                    .and_then(|_| out.write_all(b"\r\n"))
-                    .map_err(TransferError::Network)?;
+                match format {
+                    Format::NamesOnly => out.buf.extend_from_slice(&name_as_given),
+                    _ => {
+                        let name = path.virtual_path().file_name();
+                        listing::push_list_line(&mut out.buf, name, &meta, None, now());
+                    }
+                }
+                out.end_line().map_err(TransferError::Network)?;
                 1
             }
         };
-        out.flush().map_err(TransferError::Network)?;
+        out.finish()?;
         Ok(count)
     });
     super::transfers::finish_listing(s, &path, started, outcome)
@@ -239,17 +290,16 @@ pub fn mlsd(s: &mut Session, arg: Option<&[u8]>) -> FtpResult {
     let started = std::time::Instant::now();
     let preliminary = Reply::new(codes::OPENING_DATA, "Here comes the directory listing.");
     let outcome = over_data_connection(s, preliminary, |s, data| {
-        let mut out = BufWriter::with_capacity(LISTING_BUFFER, data);
+        let mut out = LineBuffer::new(data);
         for (name, m, role) in [
             (&b"."[..], &meta, MlsxRole::Current),
             (b"..", &parent_meta, MlsxRole::Parent),
         ] {
-            let mut line = listing::mlsx_line(name, m, role, s.state.facts, s.writable());
-            line.extend_from_slice(b"\r\n");
-            out.write_all(&line).map_err(TransferError::Network)?;
+            listing::push_mlsx_line(&mut out.buf, name, m, role, s.state.facts, s.writable());
+            out.end_line().map_err(TransferError::Network)?;
         }
         let count = write_directory(s, &mut listing, Format::Machine, true, None, &mut out)?;
-        out.flush().map_err(TransferError::Network)?;
+        out.finish()?;
         Ok(count)
     });
     super::transfers::finish_listing(s, &path, started, outcome)
@@ -296,14 +346,20 @@ pub fn stat(s: &mut Session, arg: &ListArg) -> FtpResult {
     let mut lines = Vec::new();
     let code = if let Some(mut listing) = listing {
         let mut seen = 0;
-        while let Some((name, _)) = listing.next_entry()? {
+        let long = LineFormat {
+            format: Format::Long,
+            facts: s.state.facts,
+            writable: s.writable(),
+            now,
+            prefix: b"",
+        };
+        while let Some(entry) = listing.next_entry()? {
             if seen == MAX_STAT_LINES {
                 break;
             }
             seen += 1;
-            if let Some(shown) = examine(&listing, name, Format::Long, show_hidden) {
-                let mut line = b" ".to_vec();
-                line.extend(format_line(s, &shown, Format::Long, now));
+            let mut line = b" ".to_vec();
+            if visible(entry.name(), show_hidden) && long.push(&mut line, &entry) {
                 lines.push(line);
             }
         }
