@@ -1,7 +1,8 @@
 //! Every call into libc that needs `unsafe`, each block with a `// SAFETY:` comment: `sys` (the
-//! system calls std does not offer), `signals`, `privileges` (chroot and the privilege drop) and
-//! `activation` (sockets passed by inetd or systemd). The crate root denies unsafe code; only the
-//! modules below allow it, so `cargo build` fails if unsafe code appears anywhere else.
+//! system calls std does not offer), `signals`, `privileges` (chroot and the privilege drop),
+//! `activation` (sockets passed by inetd or systemd) and `splice` (uploads through a pipe). The
+//! crate root denies unsafe code; only the modules below allow it, so `cargo build` fails if
+//! unsafe code appears anywhere else.
 //!
 //! Must not touch: anything FTP. These modules import nothing from the rest of the crate and
 //! offer safe functions (or `unsafe fn` where the caller must vouch for a raw descriptor).
@@ -12,5 +13,7 @@ pub mod activation;
 pub mod privileges;
 #[allow(unsafe_code)]
 pub mod signals;
+#[allow(unsafe_code)]
+pub mod splice;
 #[allow(unsafe_code)]
 pub mod sys;

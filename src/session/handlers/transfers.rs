@@ -299,7 +299,8 @@ fn receive_into(
 ) -> Result<u64, TransferError> {
     let fd = data.as_raw_fd();
     let max_rate = s.ctx.config.max_rate;
-    let n = transfer::receive(data, file, kind, max_rate, |n| {
+    let splice = s.ctx.config.splice_uploads;
+    let n = transfer::receive(data, file, kind, max_rate, splice, |n| {
         s.watch_transfer(progress.saw(n), fd, Interest::Readable)
     })?;
     progress.saw(n);
