@@ -72,12 +72,9 @@ pub fn accept_from(
         .map_err(FtpError::DataConnection)?;
     loop {
         match listener.accept() {
-            Ok((stream, from)) if same_host(from.ip(), peer_ip) => {
-                stream
-                    .set_nonblocking(false)
-                    .map_err(FtpError::DataConnection)?;
-                return Ok(stream);
-            }
+            // Linux does not pass the listener's O_NONBLOCK on to the accepted socket: it is
+            // blocking already, without another ioctl per transfer.
+            Ok((stream, from)) if same_host(from.ip(), peer_ip) => return Ok(stream),
             Ok((_, from)) => {
                 log::warn!("refused data connection from {from}: not the control peer {peer_ip}")
             }

@@ -126,19 +126,28 @@ fn spent(throttle: &mut Option<Throttle>, bytes: usize) {
 
 /// Sends `file` from its current position to the data connection, at most `max_rate` bytes per
 /// second when given. `watch` is called before each chunk with the byte count so far. TYPE I
-/// on a plain connection goes through sendfile(2); TYPE A, TLS, and files sendfile cannot read,
-/// through a buffer.
+/// on a plain connection goes through sendfile(2), and ends after `len` bytes (what the 150
+/// reply announced: a file that grows meanwhile is sent as it was, and a small file needs no
+/// second call to see its end); TYPE A, TLS, and files sendfile cannot read, through a buffer
+/// to the end of the file.
 pub fn send(
     file: &mut File,
     data: &mut Stream,
     kind: TransferType,
+    len: u64,
     max_rate: Option<u64>,
     mut watch: impl FnMut(u64) -> Flow,
 ) -> Result<u64, TransferError> {
     let mut total = 0u64;
     let mut throttle = max_rate.map(Throttle::new);
     if let (TransferType::Image, Some(socket)) = (kind, data.plain()) {
-        match send_with_sendfile(file, socket, &mut total, &mut throttle, &mut watch) {
+        let sending = Sending {
+            file,
+            socket,
+            // Size 0 may be a file that does not know its size (procfs): to its end, then.
+            len: if len == 0 { u64::MAX } else { len },
+        };
+        match send_with_sendfile(sending, &mut total, &mut throttle, &mut watch) {
             Err(TransferError::Disk(e)) if total == 0 && unsupported(&e) => {}
             done => return done,
         }
@@ -151,17 +160,24 @@ pub fn send(
 /// ABOR and STAT are still answered within one chunk (a few ms at LAN speed).
 const SENDFILE_CHUNK: usize = 1024 * 1024;
 
+/// What a sendfile(2) download moves: `len` bytes of `file` to `socket`.
+struct Sending<'a> {
+    file: &'a File,
+    socket: &'a TcpStream,
+    len: u64,
+}
+
 fn send_with_sendfile(
-    file: &File,
-    data: &TcpStream,
+    sending: Sending<'_>,
     total: &mut u64,
     throttle: &mut Option<Throttle>,
     watch: &mut impl FnMut(u64) -> Flow,
 ) -> Result<u64, TransferError> {
-    loop {
+    while *total < sending.len {
         watch(*total).check()?;
-        let allowed = allowance(throttle, SENDFILE_CHUNK);
-        let n = match sys::sendfile(data, file, allowed) {
+        let left = usize::try_from(sending.len - *total).unwrap_or(usize::MAX);
+        let allowed = allowance(throttle, SENDFILE_CHUNK.min(left));
+        let n = match sys::sendfile(sending.socket, sending.file, allowed) {
             Ok(n) => n,
             // sendfile reports errors of either side; a socket error is a network error.
             Err(e) if is_network_error(&e) => return Err(TransferError::Network(e)),
@@ -173,6 +189,7 @@ fn send_with_sendfile(
         spent(throttle, n);
         *total += n as u64;
     }
+    Ok(*total)
 }
 
 fn is_network_error(e: &io::Error) -> bool {
@@ -237,9 +254,12 @@ pub fn receive(
     if let Some(socket) = data.plain() {
         let _ = sys::set_receive_low_water(socket, RECEIVE_LOW_WATER);
         if let (TransferType::Image, true) = (kind, splice) {
-            match receive_with_splice(socket, file, &mut total, &mut throttle, &mut watch)? {
-                Spliced::Done => return Ok(total),
-                Spliced::Refused => {}
+            let mut ended = copy_first_reads(socket, file, &mut total, &mut throttle, &mut watch)?;
+            if !ended {
+                ended = receive_with_splice(socket, file, &mut total, &mut throttle, &mut watch)?;
+            }
+            if ended {
+                return Ok(total);
             }
         }
     }
@@ -250,41 +270,63 @@ pub fn receive(
 /// leaves room for the small pages loopback segments come in (figures: README, Performance).
 const SPLICE_PIPE: usize = 1024 * 1024;
 
-/// How a spliced upload ended.
-enum Spliced {
-    /// The stream ended; everything is in the file.
-    Done,
-    /// splice(2) was refused before the stream ended (`total` bytes are in the file, none
-    /// waiting in a pipe): the rest goes through a buffer.
-    Refused,
+/// Reads copied before an upload is moved by splice(2): an upload that ends within them (a
+/// small file) costs no pipe, which would take more calls than it saves (figures: README,
+/// Performance).
+const COPIED_READS: usize = 2;
+
+/// Copies the first [`COPIED_READS`] reads of `socket` into `file`; true when the stream ended.
+fn copy_first_reads(
+    mut socket: &TcpStream,
+    mut file: &File,
+    total: &mut u64,
+    throttle: &mut Option<Throttle>,
+    watch: &mut impl FnMut(u64) -> Flow,
+) -> Result<bool, TransferError> {
+    let mut buf = vec![0u8; CHUNK];
+    for _ in 0..COPIED_READS {
+        watch(*total).check()?;
+        let allowed = allowance(throttle, CHUNK);
+        let n = read_retrying(&mut socket, &mut buf[..allowed]).map_err(TransferError::Network)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        file.write_all(&buf[..n]).map_err(TransferError::Disk)?;
+        spent(throttle, n);
+        *total += n as u64;
+    }
+    Ok(false)
 }
 
+/// Moves the rest of an upload by splice(2). True when the stream ended; false when splice was
+/// refused first (`total` bytes are in the file, none waiting in a pipe): the rest then goes
+/// through a buffer.
 fn receive_with_splice(
     socket: &TcpStream,
     file: &File,
     total: &mut u64,
     throttle: &mut Option<Throttle>,
     watch: &mut impl FnMut(u64) -> Flow,
-) -> Result<Spliced, TransferError> {
+) -> Result<bool, TransferError> {
     let Ok(pipe) = Pipe::new(SPLICE_PIPE) else {
-        return Ok(Spliced::Refused);
+        return Ok(false);
     };
     loop {
         watch(*total).check()?;
         let allowed = allowance(throttle, pipe.capacity());
         let n = match pipe.fill_from(socket, allowed) {
             Ok(n) => n,
-            Err(e) if unsupported(&e) => return Ok(Spliced::Refused),
+            Err(e) if unsupported(&e) => return Ok(false),
             Err(e) => return Err(TransferError::Network(e)),
         };
         if n == 0 {
-            return Ok(Spliced::Done);
+            return Ok(true);
         }
         let refused = empty_pipe_into(&pipe, file, n)?;
         spent(throttle, n);
         *total += n as u64;
         if refused {
-            return Ok(Spliced::Refused);
+            return Ok(false);
         }
     }
 }
@@ -405,10 +447,11 @@ fn crlf_to_lf(input: &[u8], pending_cr: bool, out: &mut Vec<u8>) -> bool {
     cr
 }
 
-/// Opens a file for download: must be a regular file (a FIFO or device is refused; the open
-/// is non-blocking, so a FIFO cannot hang the session first).
-pub fn open_for_download(path: &JailedPath) -> io::Result<File> {
-    open_regular(path, Access::Read)
+/// Opens a file for download, with its size: must be a regular file (a FIFO or device is
+/// refused; the open is non-blocking, so a FIFO cannot hang the session first).
+pub fn open_for_download(path: &JailedPath) -> io::Result<(File, u64)> {
+    let (file, meta) = open_regular(path, Access::Read)?;
+    Ok((file, meta.len()))
 }
 
 /// Opens a file to write in place: REST+STOR (an existing file, resumed) and APPE (created if
@@ -421,20 +464,21 @@ pub fn open_in_place(path: &JailedPath, append: bool) -> io::Result<File> {
     } else {
         Access::WriteExisting
     };
-    open_regular(path, access)
+    open_regular(path, access).map(|(file, _)| file)
 }
 
 /// Opens `path` for I/O, refusing anything but a regular file. A Unix socket cannot be opened
 /// at all (ENXIO): that too is "not a regular file", not a local error.
-fn open_regular(path: &JailedPath, access: Access) -> io::Result<File> {
+fn open_regular(path: &JailedPath, access: Access) -> io::Result<(File, fs::Metadata)> {
     let file = path.open(access).map_err(|e| match e.raw_os_error() {
         Some(libc::ENXIO) => not_a_regular_file(),
         _ => e,
     })?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(not_a_regular_file());
     }
-    Ok(file)
+    Ok((file, meta))
 }
 
 /// STOU: creates a new file in `dir` under a name no existing file has (`O_EXCL` makes the

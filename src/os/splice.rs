@@ -29,9 +29,11 @@ impl Pipe {
         let (read, write) = unsafe { (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let wanted = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
         // SAFETY: F_SETPIPE_SZ and F_GETPIPE_SZ take an int and touch no memory of ours.
-        let _ = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, wanted) };
-        // SAFETY: as above.
-        let got = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ) };
+        let mut got = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, wanted) };
+        if got < 0 {
+            // SAFETY: as above.
+            got = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ) };
+        }
         let capacity = usize::try_from(got).unwrap_or(0).max(libc::PIPE_BUF);
         Ok(Pipe {
             read,

@@ -560,3 +560,33 @@ fn spliced_and_copied_uploads_store_the_same_bytes() {
         assert!(temp_files(s.root.path()).is_empty());
     }
 }
+
+/// A binary download sends the size the 150 reply announced, even when the file grows
+/// meanwhile (a log being written): the client gets what it was told, and the server stops
+/// without asking the file for more.
+#[test]
+fn a_file_that_grows_during_retr_is_sent_as_announced() {
+    let s = TestServer::with(|c| c.max_rate = Some(200_000));
+    let original = random_bytes(100_000, 41);
+    s.root.write("growing.log", &original);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    let mut data = c.epsv();
+    let opening = c.expect("RETR growing.log", 150);
+    assert!(
+        opening.text().contains("(100000 bytes)"),
+        "{}",
+        opening.text()
+    );
+    let mut first = [0u8; 1];
+    data.read_exact(&mut first).expect("first byte");
+    let mut more = std::fs::OpenOptions::new()
+        .append(true)
+        .open(s.root.path().join("growing.log"))
+        .expect("open to append");
+    more.write_all(&random_bytes(50_000, 42)).expect("append");
+    let mut got = first.to_vec();
+    got.extend(read_all(&mut data));
+    assert_eq!(c.reply().code, 226);
+    assert!(got == original, "got {} bytes", got.len());
+}
