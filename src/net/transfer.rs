@@ -283,8 +283,9 @@ pub fn receive(
     receive_buffered(data, file, kind, total, &mut throttle, watch)
 }
 
-/// Bytes per splice(2) of an upload, and the pipe's size: one pipe slot per page, so 1 MiB
-/// leaves room for the small pages loopback segments come in (figures: README, Performance).
+/// Bytes per splice(2) of an upload, and the pipe's size: the most an unprivileged process gets
+/// by default (/proc/sys/fs/pipe-max-size), for the fewest calls per GiB (figures: README,
+/// Performance).
 const SPLICE_PIPE: usize = 1024 * 1024;
 
 /// Reads copied before an upload is moved by splice(2): an upload that ends within them (a
