@@ -155,23 +155,13 @@ pub fn send(
     send_buffered(file, data, kind, total, &mut throttle, watch)
 }
 
-/// Bytes of the first sendfile(2) call: 256 KiB chunks stayed well below the raw sendfile
-/// ceiling in `cargo bench` retr-big (figures: README, Performance).
+/// Bytes per sendfile(2) call: fewer calls and wake-ups than 256 KiB chunks, which stayed well
+/// below the raw sendfile ceiling in `cargo bench` retr-big (figures: README, Performance).
+/// ABOR and STAT are still answered within one chunk (a few ms at LAN speed). Not larger: a
+/// blocking sendfile is not interrupted by the control connection, and a client that stops
+/// reading until its STAT or ABOR is answered (Python's ftplib abort) must find the chunk
+/// absorbed by the socket buffers, or both sides wait for the data timeout.
 const SENDFILE_CHUNK: usize = 1024 * 1024;
-
-/// Later calls carry what the connection moved in this long, so that ABOR and STAT are answered
-/// within about that time at any speed, while a fast connection makes few calls (and polls):
-/// between [`SENDFILE_CHUNK_MIN`] and [`SENDFILE_CHUNK_MAX`] bytes.
-const SENDFILE_CHUNK_TIME: Duration = Duration::from_millis(50);
-const SENDFILE_CHUNK_MIN: usize = 256 * 1024;
-const SENDFILE_CHUNK_MAX: usize = 16 * 1024 * 1024;
-
-/// The next sendfile(2) chunk after `sent` bytes went in `took`.
-fn next_sendfile_chunk(sent: usize, took: Duration) -> usize {
-    let rate = sent as f64 / took.as_secs_f64().max(1e-6);
-    let chunk = rate * SENDFILE_CHUNK_TIME.as_secs_f64();
-    (chunk as usize).clamp(SENDFILE_CHUNK_MIN, SENDFILE_CHUNK_MAX)
-}
 
 /// What a sendfile(2) download moves: `len` bytes of `file` to `socket`.
 struct Sending<'a> {
@@ -186,13 +176,10 @@ fn send_with_sendfile(
     throttle: &mut Option<Throttle>,
     watch: &mut impl FnMut(u64) -> Flow,
 ) -> Result<u64, TransferError> {
-    let mut chunk = SENDFILE_CHUNK;
     while *total < sending.len {
-        // The time of a whole round, the watcher's wait included, is what the connection took.
-        let started = Instant::now();
         watch(*total).check()?;
         let left = usize::try_from(sending.len - *total).unwrap_or(usize::MAX);
-        let allowed = allowance(throttle, chunk.min(left));
+        let allowed = allowance(throttle, SENDFILE_CHUNK.min(left));
         let n = match sys::sendfile(sending.socket, sending.file, allowed) {
             Ok(n) => n,
             // sendfile reports errors of either side; a socket error is a network error.
@@ -204,7 +191,6 @@ fn send_with_sendfile(
         }
         spent(throttle, n);
         *total += n as u64;
-        chunk = next_sendfile_chunk(n, started.elapsed()).min(chunk.saturating_mul(4));
     }
     Ok(*total)
 }
@@ -732,16 +718,6 @@ mod tests {
         assert_eq!(t.grant(10), 10);
         t.spend(10);
         assert_eq!(t.grant(1), 1);
-    }
-
-    #[test]
-    fn sendfile_chunks_follow_the_rate() {
-        let ms = Duration::from_millis;
-        // 2 GB/s: the largest chunk; 100 MB/s: 50 ms of it; a slow link: the smallest.
-        assert_eq!(next_sendfile_chunk(4 << 20, ms(2)), SENDFILE_CHUNK_MAX);
-        assert_eq!(next_sendfile_chunk(10_000_000, ms(100)), 5_000_000);
-        assert_eq!(next_sendfile_chunk(1 << 20, ms(1000)), SENDFILE_CHUNK_MIN);
-        assert_eq!(next_sendfile_chunk(1, Duration::ZERO), SENDFILE_CHUNK_MIN);
     }
 
     #[test]
