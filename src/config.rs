@@ -88,6 +88,9 @@ pub struct Config {
     /// The jail resolves paths with openat2 where the kernel has it; false forces its own
     /// component walk (not a flag: tests use it to cover that route too).
     pub jail_openat2: bool,
+    /// Binary uploads go socket -> pipe -> file by splice(2) where the kernel allows; false
+    /// forces read + write (not a flag: tests use it to cover that route too).
+    pub splice_uploads: bool,
     /// The pause after a failed login, which slows password guessing (not a flag; tests set 0).
     pub login_failure_delay: Duration,
     /// The text of the 220 greeting (`--banner`); one line, no control characters.
@@ -160,6 +163,7 @@ impl Config {
             login_failure_delay: Duration::from_secs(1),
             unnamed_uploads: true,
             jail_openat2: true,
+            splice_uploads: true,
             login_timeout: DEFAULT_LOGIN_TIMEOUT,
             max_list_entries: DEFAULT_MAX_LIST_ENTRIES,
             banner: DEFAULT_BANNER.to_string(),

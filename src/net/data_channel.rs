@@ -72,12 +72,9 @@ pub fn accept_from(
         .map_err(FtpError::DataConnection)?;
     loop {
         match listener.accept() {
-            Ok((stream, from)) if same_host(from.ip(), peer_ip) => {
-                stream
-                    .set_nonblocking(false)
-                    .map_err(FtpError::DataConnection)?;
-                return Ok(stream);
-            }
+            // Linux does not pass the listener's O_NONBLOCK on to the accepted socket: it is
+            // blocking already, without another ioctl per transfer.
+            Ok((stream, from)) if same_host(from.ip(), peer_ip) => return Ok(stream),
             Ok((_, from)) => {
                 log::warn!("refused data connection from {from}: not the control peer {peer_ip}")
             }
@@ -263,6 +260,10 @@ struct Shared {
 struct Watched {
     listeners: Vec<Weak<Passive>>,
     reaper_started: bool,
+    /// When the reaper wakes by itself next (`None`: only when told). A new listener wakes it
+    /// only if it is due earlier, which with one timeout for all is never once it waits for
+    /// one: no wake-up and no contention for this lock per PASV/EPSV.
+    reaper_due: Option<Instant>,
     stopped: bool,
 }
 
@@ -351,7 +352,9 @@ impl PassiveListeners {
         if !watched.reaper_started {
             watched.reaper_started = self.start_reaper();
         }
-        self.shared.changed.notify_all();
+        if watched.reaper_due.is_none_or(|due| passive.deadline < due) {
+            self.shared.changed.notify_all();
+        }
         Ok(PassiveListener { inner: passive })
     }
 
@@ -373,7 +376,9 @@ fn reap(shared: &Shared) {
     let mut watched = lock(&shared.state);
     while !watched.stopped {
         let now = Instant::now();
-        watched = match watched.close_expired(now) {
+        let due = watched.close_expired(now);
+        watched.reaper_due = due;
+        watched = match due {
             Some(next) => match shared.changed.wait_timeout(watched, next - now) {
                 Ok((guard, _)) => guard,
                 Err(poisoned) => poisoned.into_inner().0,

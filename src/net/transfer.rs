@@ -16,6 +16,7 @@ use crate::fs::jail::{
     not_a_regular_file, Access, JailedPath, OpenDir, MAX_DEPTH, RESERVED_PREFIX,
 };
 use crate::net::stream::Stream;
+use crate::os::splice::Pipe;
 use crate::os::sys;
 use crate::protocol::command::TransferType;
 
@@ -125,20 +126,29 @@ fn spent(throttle: &mut Option<Throttle>, bytes: usize) {
 
 /// Sends `file` from its current position to the data connection, at most `max_rate` bytes per
 /// second when given. `watch` is called before each chunk with the byte count so far. TYPE I
-/// on a plain connection goes through sendfile(2); TYPE A, TLS, and files sendfile cannot read,
-/// through a buffer.
+/// on a plain connection goes through sendfile(2), and ends after `len` bytes (what the 150
+/// reply announced: a file that grows meanwhile is sent as it was, and a small file needs no
+/// second call to see its end); TYPE A, TLS, and files sendfile cannot read, through a buffer
+/// to the end of the file.
 pub fn send(
     file: &mut File,
     data: &mut Stream,
     kind: TransferType,
+    len: u64,
     max_rate: Option<u64>,
     mut watch: impl FnMut(u64) -> Flow,
 ) -> Result<u64, TransferError> {
     let mut total = 0u64;
     let mut throttle = max_rate.map(Throttle::new);
     if let (TransferType::Image, Some(socket)) = (kind, data.plain()) {
-        match send_with_sendfile(file, socket, &mut total, &mut throttle, &mut watch) {
-            Err(TransferError::Disk(e)) if total == 0 && sendfile_unsupported(&e) => {}
+        let sending = Sending {
+            file,
+            socket,
+            // Size 0 may be a file that does not know its size (procfs): to its end, then.
+            len: if len == 0 { u64::MAX } else { len },
+        };
+        match send_with_sendfile(sending, &mut total, &mut throttle, &mut watch) {
+            Err(TransferError::Disk(e)) if total == 0 && unsupported(&e) => {}
             done => return done,
         }
     }
@@ -147,20 +157,30 @@ pub fn send(
 
 /// Bytes per sendfile(2) call: fewer calls and wake-ups than 256 KiB chunks, which stayed well
 /// below the raw sendfile ceiling in `cargo bench` retr-big (figures: README, Performance).
-/// ABOR and STAT are still answered within one chunk (a few ms at LAN speed).
+/// ABOR and STAT are still answered within one chunk (a few ms at LAN speed). Not larger: a
+/// blocking sendfile is not interrupted by the control connection, and a client that stops
+/// reading until its STAT or ABOR is answered (Python's ftplib abort) must find the chunk
+/// absorbed by the socket buffers, or both sides wait for the data timeout.
 const SENDFILE_CHUNK: usize = 1024 * 1024;
 
+/// What a sendfile(2) download moves: `len` bytes of `file` to `socket`.
+struct Sending<'a> {
+    file: &'a File,
+    socket: &'a TcpStream,
+    len: u64,
+}
+
 fn send_with_sendfile(
-    file: &File,
-    data: &TcpStream,
+    sending: Sending<'_>,
     total: &mut u64,
     throttle: &mut Option<Throttle>,
     watch: &mut impl FnMut(u64) -> Flow,
 ) -> Result<u64, TransferError> {
-    loop {
+    while *total < sending.len {
         watch(*total).check()?;
-        let allowed = allowance(throttle, SENDFILE_CHUNK);
-        let n = match sys::sendfile(data, file, allowed) {
+        let left = usize::try_from(sending.len - *total).unwrap_or(usize::MAX);
+        let allowed = allowance(throttle, SENDFILE_CHUNK.min(left));
+        let n = match sys::sendfile(sending.socket, sending.file, allowed) {
             Ok(n) => n,
             // sendfile reports errors of either side; a socket error is a network error.
             Err(e) if is_network_error(&e) => return Err(TransferError::Network(e)),
@@ -172,13 +192,7 @@ fn send_with_sendfile(
         spent(throttle, n);
         *total += n as u64;
     }
-}
-
-fn sendfile_unsupported(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
-    )
+    Ok(*total)
 }
 
 fn is_network_error(e: &io::Error) -> bool {
@@ -224,30 +238,159 @@ fn send_buffered(
 }
 
 /// Receives the data connection into `file` until the client closes it, at most `max_rate`
-/// bytes per second when given (reading slower makes TCP slow the sender down).
+/// bytes per second when given (reading slower makes TCP slow the sender down). TYPE I on a
+/// plain connection goes socket -> pipe -> file by splice(2) when `splice` allows; TYPE A, TLS,
+/// and files splice cannot write (an O_APPEND file for APPE, some file systems), through a
+/// buffer.
 pub fn receive(
     data: &mut Stream,
     file: &mut File,
     kind: TransferType,
     max_rate: Option<u64>,
+    splice: bool,
     mut watch: impl FnMut(u64) -> Flow,
 ) -> Result<u64, TransferError> {
+    let mut total = 0u64;
+    let mut throttle = max_rate.map(Throttle::new);
     // Best effort: without it the upload still works, only with more wake-ups. Not under TLS,
     // whose reads take a record's pieces as they come.
     if let Some(socket) = data.plain() {
         let _ = sys::set_receive_low_water(socket, RECEIVE_LOW_WATER);
+        if let (TransferType::Image, true) = (kind, splice) {
+            let mut ended = copy_first_reads(socket, file, &mut total, &mut throttle, &mut watch)?;
+            if !ended {
+                ended = receive_with_splice(socket, file, &mut total, &mut throttle, &mut watch)?;
+            }
+            if ended {
+                return Ok(total);
+            }
+        }
     }
+    receive_buffered(data, file, kind, total, &mut throttle, watch)
+}
+
+/// Bytes per splice(2) of an upload, and the pipe's size: the most an unprivileged process gets
+/// by default (/proc/sys/fs/pipe-max-size), for the fewest calls per GiB (figures: README,
+/// Performance).
+const SPLICE_PIPE: usize = 1024 * 1024;
+
+/// Reads copied before an upload is moved by splice(2): an upload that ends within them (a
+/// small file) costs no pipe, which would take more calls than it saves (figures: README,
+/// Performance).
+const COPIED_READS: usize = 2;
+
+/// Copies the first [`COPIED_READS`] reads of `socket` into `file`; true when the stream ended.
+fn copy_first_reads(
+    mut socket: &TcpStream,
+    mut file: &File,
+    total: &mut u64,
+    throttle: &mut Option<Throttle>,
+    watch: &mut impl FnMut(u64) -> Flow,
+) -> Result<bool, TransferError> {
+    let mut buf = vec![0u8; CHUNK];
+    for _ in 0..COPIED_READS {
+        watch(*total).check()?;
+        let allowed = allowance(throttle, CHUNK);
+        let n = read_retrying(&mut socket, &mut buf[..allowed]).map_err(TransferError::Network)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        file.write_all(&buf[..n]).map_err(TransferError::Disk)?;
+        spent(throttle, n);
+        *total += n as u64;
+    }
+    Ok(false)
+}
+
+/// Moves the rest of an upload by splice(2). True when the stream ended; false when splice was
+/// refused first (`total` bytes are in the file, none waiting in a pipe): the rest then goes
+/// through a buffer.
+fn receive_with_splice(
+    socket: &TcpStream,
+    file: &File,
+    total: &mut u64,
+    throttle: &mut Option<Throttle>,
+    watch: &mut impl FnMut(u64) -> Flow,
+) -> Result<bool, TransferError> {
+    let Ok(pipe) = Pipe::new(SPLICE_PIPE) else {
+        return Ok(false);
+    };
+    loop {
+        watch(*total).check()?;
+        let allowed = allowance(throttle, pipe.capacity());
+        let n = match pipe.fill_from(socket, allowed) {
+            Ok(n) => n,
+            Err(e) if unsupported(&e) => return Ok(false),
+            Err(e) => return Err(TransferError::Network(e)),
+        };
+        if n == 0 {
+            return Ok(true);
+        }
+        let refused = empty_pipe_into(&pipe, file, n)?;
+        spent(throttle, n);
+        *total += n as u64;
+        if refused {
+            return Ok(false);
+        }
+    }
+}
+
+/// Moves the `len` bytes waiting in `pipe` into `file`, by splice(2) or, where the file refuses
+/// it, by read + write (then true: the caller goes on without the pipe).
+fn empty_pipe_into(pipe: &Pipe, file: &File, mut len: usize) -> Result<bool, TransferError> {
+    while len > 0 {
+        match pipe.drain_to(file, len) {
+            Ok(0) => return Err(TransferError::Disk(io::ErrorKind::WriteZero.into())),
+            Ok(n) => len -= n,
+            Err(e) if unsupported(&e) => {
+                copy_out_of_pipe(pipe, file, len).map_err(TransferError::Disk)?;
+                return Ok(true);
+            }
+            Err(e) => return Err(TransferError::Disk(e)),
+        }
+    }
+    Ok(false)
+}
+
+fn copy_out_of_pipe(pipe: &Pipe, mut file: &File, len: usize) -> io::Result<()> {
+    let mut buf = vec![0u8; len.min(CHUNK)];
+    let mut left = len;
+    while left > 0 {
+        let n = read_retrying(&mut pipe.reader(), &mut buf[..left.min(CHUNK)])?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        file.write_all(&buf[..n])?;
+        left -= n;
+    }
+    Ok(())
+}
+
+/// sendfile(2) or splice(2) refused for these descriptors (nothing moved): copy instead.
+fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
+    )
+}
+
+fn receive_buffered(
+    data: &mut Stream,
+    file: &mut File,
+    kind: TransferType,
+    mut total: u64,
+    throttle: &mut Option<Throttle>,
+    mut watch: impl FnMut(u64) -> Flow,
+) -> Result<u64, TransferError> {
     let mut buf = vec![0u8; CHUNK];
     let mut converted = Vec::new();
     let mut pending_cr = false;
-    let mut total = 0u64;
-    let mut throttle = max_rate.map(Throttle::new);
     loop {
         // Bytes TLS already decrypted are not on the socket for the watcher's poll to see.
         if !data.has_buffered_input() {
             watch(total).check()?;
         }
-        let allowed = allowance(&mut throttle, CHUNK);
+        let allowed = allowance(throttle, CHUNK);
         let n = read_retrying(data, &mut buf[..allowed]).map_err(TransferError::Network)?;
         if n == 0 {
             if pending_cr {
@@ -263,7 +406,7 @@ pub fn receive(
             }
         };
         file.write_all(out).map_err(TransferError::Disk)?;
-        spent(&mut throttle, n);
+        spent(throttle, n);
         total += n as u64;
     }
 }
@@ -308,10 +451,11 @@ fn crlf_to_lf(input: &[u8], pending_cr: bool, out: &mut Vec<u8>) -> bool {
     cr
 }
 
-/// Opens a file for download: must be a regular file (a FIFO or device is refused; the open
-/// is non-blocking, so a FIFO cannot hang the session first).
-pub fn open_for_download(path: &JailedPath) -> io::Result<File> {
-    open_regular(path, Access::Read)
+/// Opens a file for download, with its size: must be a regular file (a FIFO or device is
+/// refused; the open is non-blocking, so a FIFO cannot hang the session first).
+pub fn open_for_download(path: &JailedPath) -> io::Result<(File, u64)> {
+    let (file, meta) = open_regular(path, Access::Read)?;
+    Ok((file, meta.len()))
 }
 
 /// Opens a file to write in place: REST+STOR (an existing file, resumed) and APPE (created if
@@ -324,20 +468,21 @@ pub fn open_in_place(path: &JailedPath, append: bool) -> io::Result<File> {
     } else {
         Access::WriteExisting
     };
-    open_regular(path, access)
+    open_regular(path, access).map(|(file, _)| file)
 }
 
 /// Opens `path` for I/O, refusing anything but a regular file. A Unix socket cannot be opened
 /// at all (ENXIO): that too is "not a regular file", not a local error.
-fn open_regular(path: &JailedPath, access: Access) -> io::Result<File> {
+fn open_regular(path: &JailedPath, access: Access) -> io::Result<(File, fs::Metadata)> {
     let file = path.open(access).map_err(|e| match e.raw_os_error() {
         Some(libc::ENXIO) => not_a_regular_file(),
         _ => e,
     })?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(not_a_regular_file());
     }
-    Ok(file)
+    Ok((file, meta))
 }
 
 /// STOU: creates a new file in `dir` under a name no existing file has (`O_EXCL` makes the

@@ -326,7 +326,7 @@ impl Session {
     /// follows the transfer's 426); STAT answers at once with the progress; everything else
     /// (QUIT included) waits its turn until the transfer ends. The session thread polls both
     /// sockets rather than reading the control connection on a second thread, so a session
-    /// stays one thread; one poll(2) per 256 KiB chunk costs nothing measurable. No progress
+    /// stays one thread; one poll(2) per chunk costs nothing measurable. No progress
     /// for the data timeout gives [`Flow::Stalled`] (426).
     pub fn watch_transfer(&mut self, bytes_so_far: u64, data: RawFd, interest: Interest) -> Flow {
         let deadline = Instant::now() + self.ctx.config.data_timeout;

@@ -124,3 +124,30 @@ fn pasv_on_ipv6_control_connection_is_refused_even_with_pasv_address() {
     assert!(reply.text().contains("EPSV"), "{}", reply.text());
     assert_eq!(c.retr("f"), b"six");
 }
+
+/// The reaper closes each unused passive listener at its own deadline, though a later PASV
+/// (due later) does not wake it: the first goes after the data timeout, the second after its own.
+#[test]
+fn the_reaper_closes_unused_listeners_without_another_pasv() {
+    let s = TestServer::with(|c| c.data_timeout = Duration::from_secs(1));
+    let mut first = s.anonymous();
+    let mut second = s.anonymous();
+    let opened = Instant::now();
+    let ports = [first.epsv_port(), second.epsv_port()];
+    let deadline = opened + Duration::from_secs(5);
+    for port in ports {
+        loop {
+            let refused = std::net::TcpStream::connect_timeout(
+                &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                Duration::from_secs(1),
+            )
+            .is_err();
+            if refused {
+                break;
+            }
+            assert!(Instant::now() < deadline, "listener on {port} never closed");
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert!(opened.elapsed() >= Duration::from_millis(900));
+}

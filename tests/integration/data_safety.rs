@@ -527,3 +527,66 @@ fn named_temporary_route_keeps_the_same_promises() {
     assert_eq!(s.root.read("moved/old.txt"), b"replaced");
     assert!(temp_files(&s.root.path().join("moved")).is_empty());
 }
+
+/// Binary uploads go socket -> pipe -> file by splice(2); where that is refused (a file opened
+/// for APPE is O_APPEND, which splice will not write; some file systems) or switched off, they go
+/// through a buffer. Both routes store every byte of STOR, REST+STOR and APPE, across many
+/// pipe-fulls.
+#[test]
+fn spliced_and_copied_uploads_store_the_same_bytes() {
+    for splice in [true, false] {
+        let s = TestServer::with(|c| {
+            c.anonymous_writable = true;
+            c.splice_uploads = splice;
+        });
+        let mut c = s.anonymous();
+        c.expect("TYPE I", 200);
+        let whole = random_bytes(5 << 20, 40);
+        c.stor("big", &whole);
+        assert!(s.root.read("big") == whole, "STOR, splice={splice}");
+
+        let head = (3 << 20) + 17;
+        s.root.write("resumed", &whole[..head]);
+        c.expect(format!("REST {head}"), 350);
+        c.stor("resumed", &whole[head..]);
+        assert!(
+            s.root.read("resumed") == whole,
+            "REST+STOR, splice={splice}"
+        );
+
+        s.root.write("appended", &whole[..head]);
+        c.store("APPE", "appended", &whole[head..]);
+        assert!(s.root.read("appended") == whole, "APPE, splice={splice}");
+        assert!(temp_files(s.root.path()).is_empty());
+    }
+}
+
+/// A binary download sends the size the 150 reply announced, even when the file grows
+/// meanwhile (a log being written): the client gets what it was told, and the server stops
+/// without asking the file for more.
+#[test]
+fn a_file_that_grows_during_retr_is_sent_as_announced() {
+    let s = TestServer::with(|c| c.max_rate = Some(200_000));
+    let original = random_bytes(100_000, 41);
+    s.root.write("growing.log", &original);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    let mut data = c.epsv();
+    let opening = c.expect("RETR growing.log", 150);
+    assert!(
+        opening.text().contains("(100000 bytes)"),
+        "{}",
+        opening.text()
+    );
+    let mut first = [0u8; 1];
+    data.read_exact(&mut first).expect("first byte");
+    let mut more = std::fs::OpenOptions::new()
+        .append(true)
+        .open(s.root.path().join("growing.log"))
+        .expect("open to append");
+    more.write_all(&random_bytes(50_000, 42)).expect("append");
+    let mut got = first.to_vec();
+    got.extend(read_all(&mut data));
+    assert_eq!(c.reply().code, 226);
+    assert!(got == original, "got {} bytes", got.len());
+}

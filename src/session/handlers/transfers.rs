@@ -202,12 +202,13 @@ fn transfer_complete() -> Reply {
 pub fn retr(s: &mut Session, arg: &[u8]) -> FtpResult {
     let offset = std::mem::take(&mut s.state.restart_offset);
     let path = s.resolve(arg)?;
-    let mut file = transfer::open_for_download(&path)?;
-    let size = file.metadata()?.len();
+    let (mut file, size) = transfer::open_for_download(&path)?;
     if offset > size {
         return Err(FtpError::InvalidRestart);
     }
-    file.seek(SeekFrom::Start(offset))?;
+    if offset > 0 {
+        file.seek(SeekFrom::Start(offset))?;
+    }
     let kind = s.state.transfer_type;
     let preliminary = opening_text(kind, path.virtual_path().file_name(), Some(size - offset));
     let max_rate = s.ctx.config.max_rate;
@@ -219,7 +220,7 @@ pub fn retr(s: &mut Session, arg: &[u8]) -> FtpResult {
         transfer_complete(),
         |s, data, progress| {
             let fd = data.as_raw_fd();
-            transfer::send(&mut file, data, kind, max_rate, |n| {
+            transfer::send(&mut file, data, kind, size - offset, max_rate, |n| {
                 s.watch_transfer(progress.saw(n), fd, Interest::Writable)
             })
         },
@@ -299,7 +300,8 @@ fn receive_into(
 ) -> Result<u64, TransferError> {
     let fd = data.as_raw_fd();
     let max_rate = s.ctx.config.max_rate;
-    let n = transfer::receive(data, file, kind, max_rate, |n| {
+    let splice = s.ctx.config.splice_uploads;
+    let n = transfer::receive(data, file, kind, max_rate, splice, |n| {
         s.watch_transfer(progress.saw(n), fd, Interest::Readable)
     })?;
     progress.saw(n);
