@@ -180,12 +180,14 @@ impl ControlTls {
     }
 
     /// The server side of a data connection's handshake; with `reuse_required`, refused unless
-    /// the client resumed a session of this control connection.
+    /// the client resumed a session of this control connection. `client_reads`: the client
+    /// reads this connection to its end (a download or listing), so it may be sent tickets.
     pub fn accept_data(
         &self,
         tcp: &TcpStream,
         deadline: Instant,
         reuse_required: bool,
+        client_reads: bool,
     ) -> Result<Layer, DataTlsError> {
         let staged = Arc::new(StagedSessions {
             sessions: Arc::clone(&self.sessions),
@@ -193,11 +195,15 @@ impl ControlTls {
         });
         let mut config = (*self.config).clone();
         config.session_storage = Arc::clone(&staged) as Arc<dyn StoresServerSessions>;
-        // No TLS 1.3 tickets on a data connection: clients resume the control connection's
-        // session (its tickets stay valid, see `StagedSessions::take`), and a client that only
-        // writes (an upload) never reads them: closing with them unread makes its kernel send
-        // RST, which can throw away the end of the upload still in flight.
-        config.send_tls13_tickets = 0;
+        // TLS 1.3 tickets only where the client reads them. Clients such as curl and lftp
+        // resume every data connection with the control connection's ticket (it stays valid,
+        // see `StagedSessions::take`), but a rustls client uses each ticket once: without new
+        // ones from its downloads and listings it could resume only two data connections. A
+        // client that only writes (an upload) never reads them: closing with them unread
+        // makes its kernel send RST, which can throw away the end of the upload in flight.
+        if !client_reads {
+            config.send_tls13_tickets = 0;
+        }
         let layer =
             Layer::accept(Arc::new(config), tcp, deadline).map_err(DataTlsError::Handshake)?;
         log::debug!("{} data TLS: {}", peer_text(tcp), layer.description());

@@ -278,8 +278,18 @@ impl TlsClient {
 
     /// A protected download over EPSV, made with `config` (the control's own, to resume).
     fn retr_with(&mut self, path: &str, config: &Arc<ClientConfig>) -> (Vec<u8>, HandshakeKind) {
+        self.download_with(&format!("RETR {path}"), config)
+    }
+
+    /// What `line` (RETR, LIST, NLST, MLSD) sends over a protected EPSV data connection, and
+    /// how that connection's handshake went.
+    fn download_with(
+        &mut self,
+        line: &str,
+        config: &Arc<ClientConfig>,
+    ) -> (Vec<u8>, HandshakeKind) {
         let data = self.epsv();
-        self.expect(&format!("RETR {path}"), 150);
+        self.expect(line, 150);
         let mut stream = handshake(config, data).expect("data handshake");
         let kind = stream.conn.handshake_kind().expect("kind");
         let mut body = Vec::new();
@@ -566,6 +576,34 @@ fn reuse_required_refuses_a_data_connection_of_another_tls_session() {
         assert!(got.is_empty());
     }
     assert_eq!(victim.reply().0, 522);
+}
+
+/// A rustls client uses each TLS 1.3 ticket once, and the control connection gives two. Data
+/// connections the client reads to their end (downloads, listings) give it new ones, so such a
+/// client can go on resuming under `--tls-reuse-required`; an upload consumes one and gets none.
+/// Before, the third data connection had no ticket left, made a full handshake and was refused.
+#[test]
+fn reuse_required_lets_a_tls13_rustls_client_resume_every_data_connection() {
+    let Some(certs) = certs() else { return };
+    let s = tls_server(certs, |t, _| t.reuse_required = true);
+    let body = random_bytes(300_000, 13);
+    s.root.write("f.bin", &body);
+    let config = client_config_for(&certs.cert(), &[&rustls::version::TLS13]);
+    let mut c = TlsClient::explicit(s.addr, &config);
+    c.login("anonymous", "x");
+    c.protect();
+    for round in 0..3 {
+        for line in ["RETR f.bin", "NLST", "LIST", "MLSD"] {
+            let (got, kind) = c.download_with(line, &config);
+            assert_eq!(kind, HandshakeKind::Resumed, "{line} in round {round}");
+            match line {
+                "RETR f.bin" => assert!(got == body, "downloaded bytes differ"),
+                _ => assert!(String::from_utf8_lossy(&got).contains("f.bin"), "{line}"),
+            }
+        }
+        c.stor(&format!("up{round}.bin"), &body[..100_000]);
+        assert!(s.root.read(&format!("up{round}.bin")) == body[..100_000]);
+    }
 }
 
 #[test]
