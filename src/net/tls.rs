@@ -29,6 +29,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
 use rustls::{HandshakeKind, ServerConfig, ServerConnection};
 
+/// Plaintext one write to a data connection may hand rustls at once, and ciphertext one read
+/// takes off the socket: the transfer's chunk (256 KiB, `net::transfer`), so a chunk goes out
+/// as 16 full 16 KiB records in one writev(2), and an upload is read in that size rather than
+/// the 4 KiB rustls asks for (measurements: README, "The measurements behind constants").
+const DATA_CHUNK: usize = 256 * 1024;
+
 /// Sessions one control connection remembers for its data connections: its own (TLS 1.3 sends
 /// two tickets per handshake) and those of the data connections that resumed it. Oldest go
 /// first; clients resume with the newest.
@@ -204,8 +210,10 @@ impl ControlTls {
         if !client_reads {
             config.send_tls13_tickets = 0;
         }
-        let layer =
+        let mut layer =
             Layer::accept(Arc::new(config), tcp, deadline).map_err(DataTlsError::Handshake)?;
+        layer.conn.set_buffer_limit(Some(DATA_CHUNK));
+        layer.inbox = Some(Inbox::default());
         log::debug!("{} data TLS: {}", peer_text(tcp), layer.description());
         let resumed = layer.resumed();
         if reuse_required && !resumed {
@@ -270,6 +278,48 @@ pub struct Layer {
     conn: ServerConnection,
     /// See [`Layer::read`].
     bounded: bool,
+    /// Data connections only: ciphertext read off the socket in large pieces.
+    inbox: Option<Inbox>,
+}
+
+/// Ciphertext taken off a data connection's socket that rustls has not read yet. rustls' own
+/// `read_tls` reads at most 4 KiB per call; fed from here, it costs a copy instead of a
+/// system call. The buffer is allocated at the first read (downloads never need it) and lives
+/// as long as the data connection, that is one transfer.
+#[derive(Default)]
+struct Inbox {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Inbox {
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// One read(2) into the empty inbox of up to `want` bytes (at most [`DATA_CHUNK`]); 0 at
+    /// the end of the stream. Asking for no more ciphertext than the caller wants plaintext
+    /// keeps what waits here small: while it waits, the transfer does not look at the control
+    /// connection (a `--max-rate` upload reads a tenth of a second's worth at a time).
+    fn fill(&mut self, mut tcp: &TcpStream, want: usize) -> io::Result<usize> {
+        if self.buf.is_empty() {
+            self.buf = vec![0; DATA_CHUNK];
+        }
+        let want = want.clamp(1, self.buf.len());
+        let n = tcp.read(&mut self.buf[..want])?;
+        (self.start, self.end) = (0, n);
+        Ok(n)
+    }
+}
+
+impl Read for Inbox {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = out.len().min(self.end - self.start);
+        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+        Ok(n)
+    }
 }
 
 impl Layer {
@@ -285,6 +335,7 @@ impl Layer {
         result.map(|()| Layer {
             conn,
             bounded: false,
+            inbox: None,
         })
     }
 
@@ -312,6 +363,9 @@ impl Layer {
     /// whole call, not each piece of a TLS record, so a client cannot stretch the idle timeout
     /// by sending a record a byte at a time.
     pub fn read(&mut self, tcp: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        if self.inbox.is_some() {
+            return self.read_data(tcp, buf);
+        }
         let mut original_timeout = None;
         let result = self.read_records(tcp, buf, &mut original_timeout);
         if let Some(original) = original_timeout {
@@ -356,6 +410,45 @@ impl Layer {
         }
     }
 
+    /// A data connection's read: fills as much of `buf` as the ciphertext in hand decrypts to,
+    /// reading the socket (once, into the inbox) only when nothing decrypted is in hand yet.
+    /// So an upload takes one read(2) and gives the file one write per chunk.
+    fn read_data(&mut self, tcp: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.conn.reader().read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    filled += n;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // The end without close_notify: first what came before it.
+                Err(_) if filled > 0 => break,
+                Err(e) => return Err(e),
+            }
+            let Some(inbox) = self.inbox.as_mut() else {
+                break;
+            };
+            if inbox.is_empty() {
+                if filled > 0 {
+                    break;
+                }
+                inbox.fill(tcp, buf.len())?;
+            }
+            // From an empty inbox (the end of the stream) rustls learns that the stream
+            // ended; its reader then says whether cleanly.
+            self.conn.read_tls(inbox)?;
+            if let Err(e) = self.conn.process_new_packets() {
+                let _ = self.flush(tcp);
+                return Err(invalid_data(e));
+            }
+            // A TLS 1.3 key update from the client is answered at once.
+            self.flush(tcp)?;
+        }
+        Ok(filled)
+    }
+
     /// Encrypts and sends `buf` (or the part of it that fits rustls' buffer).
     pub fn write(&mut self, tcp: &TcpStream, buf: &[u8]) -> io::Result<usize> {
         let n = self.conn.writer().write(buf)?;
@@ -374,7 +467,7 @@ impl Layer {
     /// True when decrypted bytes (or the client's close_notify) wait here: the socket may then
     /// have nothing to poll for although a read would return at once.
     pub fn has_buffered_input(&self) -> bool {
-        !self.conn.wants_read()
+        !self.conn.wants_read() || self.inbox.as_ref().is_some_and(|inbox| !inbox.is_empty())
     }
 
     /// Sends close_notify, so the client can tell the end of the data from a truncation.

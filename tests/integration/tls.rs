@@ -738,6 +738,41 @@ fn stat_and_abor_during_a_tls_download() {
     c.expect("NOOP", 200);
 }
 
+/// An upload reads large pieces of ciphertext ahead of rustls: STAT and ABOR still act at once.
+#[test]
+fn stat_and_abor_during_a_tls_upload() {
+    let Some(certs) = certs() else { return };
+    let s = tls_server(certs, |_, c| c.max_rate = Some(200_000));
+    s.root.write("keep.bin", b"old contents");
+    let config = client_config(&certs.cert());
+    let mut c = TlsClient::explicit(s.addr, &config);
+    c.login("anonymous", "x");
+    c.protect();
+    let data = c.epsv();
+    c.expect("STOR keep.bin", 150);
+    let mut stream = handshake(&config, data).expect("handshake");
+    // More than the socket buffers hold at the throttled rate, written from another thread.
+    let writer = std::thread::spawn(move || {
+        let _ = stream.write_all(&random_bytes(3_000_000, 8));
+        stream
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let (code, text) = c.cmd("STAT");
+    assert_eq!(code, 213, "{text}");
+    assert!(text.contains("bytes transferred"), "{text}");
+    c.send(b"ABOR\r\n");
+    assert_eq!(c.reply().0, 426);
+    assert_eq!(c.reply().0, 226);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "waited for the upload"
+    );
+    drop(writer.join());
+    assert_eq!(s.root.read("keep.bin"), b"old contents");
+    c.expect("NOOP", 200);
+}
+
 #[test]
 fn rsa_and_ed25519_certificates_work_too() {
     let Some(certs) = certs() else { return };
