@@ -245,6 +245,8 @@ impl Session {
                 Err(DataTlsError::NotResumed) => Err(FtpError::TlsSessionNotResumed),
             };
         }
+        #[cfg(not(feature = "tls"))]
+        let _ = direction;
         // PROT P is only accepted over TLS, so this is not reached; never fall back to clear.
         Err(FtpError::ProtRequired)
     }
