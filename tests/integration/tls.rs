@@ -674,10 +674,9 @@ fn a_stalled_handshake_holds_no_slot_past_its_timeout() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
-#[test]
-fn an_upload_cut_without_close_notify_is_aborted_and_the_old_file_kept() {
-    let Some(certs) = certs() else { return };
-    let s = tls_server(certs, |_, _| {});
+/// `keep.bin` holding "old contents", and a protected STOR over it begun: the logged-in
+/// control client and the data connection, its handshake done.
+fn begin_stor_over_an_old_file(s: &TestServer, certs: &Certs) -> (TlsClient, TlsStream) {
     s.root.write("keep.bin", b"old contents");
     let config = client_config(&certs.cert());
     let mut c = TlsClient::explicit(s.addr, &config);
@@ -685,7 +684,15 @@ fn an_upload_cut_without_close_notify_is_aborted_and_the_old_file_kept() {
     c.protect();
     let data = c.epsv();
     c.expect("STOR keep.bin", 150);
-    let mut stream = handshake(&config, data).expect("handshake");
+    let stream = handshake(&config, data).expect("handshake");
+    (c, stream)
+}
+
+#[test]
+fn an_upload_cut_without_close_notify_is_aborted_and_the_old_file_kept() {
+    let Some(certs) = certs() else { return };
+    let s = tls_server(certs, |_, _| {});
+    let (mut c, mut stream) = begin_stor_over_an_old_file(&s, certs);
     stream.write_all(&random_bytes(500_000, 5)).expect("write");
     stream.flush().expect("flush");
     // TCP FIN without close_notify: a truncation the server cannot tell from the end.
@@ -743,14 +750,7 @@ fn stat_and_abor_during_a_tls_download() {
 fn stat_and_abor_during_a_tls_upload() {
     let Some(certs) = certs() else { return };
     let s = tls_server(certs, |_, c| c.max_rate = Some(200_000));
-    s.root.write("keep.bin", b"old contents");
-    let config = client_config(&certs.cert());
-    let mut c = TlsClient::explicit(s.addr, &config);
-    c.login("anonymous", "x");
-    c.protect();
-    let data = c.epsv();
-    c.expect("STOR keep.bin", 150);
-    let mut stream = handshake(&config, data).expect("handshake");
+    let (mut c, mut stream) = begin_stor_over_an_old_file(&s, certs);
     // More than the socket buffers hold at the throttled rate, written from another thread.
     let writer = std::thread::spawn(move || {
         let _ = stream.write_all(&random_bytes(3_000_000, 8));
