@@ -516,3 +516,50 @@ fn handshake(
 fn invalid_data(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn socket_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        (client, server)
+    }
+
+    /// The inbox takes no more off the socket than asked (what waits in it is not seen by the
+    /// transfer's watch of the control connection), never more than its one buffer, and hands
+    /// out exactly what it read.
+    #[test]
+    fn inbox_reads_at_most_what_is_wanted_into_one_buffer() {
+        let (mut client, server) = socket_pair();
+        let sent: Vec<u8> = (0..3 * DATA_CHUNK).map(|i| (i % 251) as u8).collect();
+        let writer = std::thread::spawn(move || client.write_all(&sent).map(|()| sent));
+        let mut inbox = Inbox::default();
+        let mut got = Vec::new();
+        let n = inbox.fill(&server, 1000).unwrap();
+        assert!((1..=1000).contains(&n), "{n}");
+        let buffer = inbox.buf.as_ptr();
+        let mut piece = [0u8; 300];
+        while !inbox.is_empty() {
+            let k = inbox.read(&mut piece).unwrap();
+            got.extend_from_slice(&piece[..k]);
+        }
+        assert_eq!(got.len(), n);
+        while got.len() < 3 * DATA_CHUNK {
+            let n = inbox.fill(&server, usize::MAX).unwrap();
+            assert!((1..=DATA_CHUNK).contains(&n), "{n}");
+            assert_eq!(inbox.buf.as_ptr(), buffer, "the buffer is reused");
+            let mut rest = vec![0u8; n];
+            assert_eq!(inbox.read(&mut rest).unwrap(), n);
+            assert!(inbox.is_empty());
+            got.extend_from_slice(&rest);
+        }
+        assert!(got == writer.join().unwrap().unwrap());
+    }
+}
