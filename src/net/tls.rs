@@ -26,8 +26,9 @@ use std::time::{Duration, Instant};
 use rustls::crypto::ring;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
-use rustls::{HandshakeKind, ServerConfig, ServerConnection};
+use rustls::server::{ServerSessionMemoryCache, StoresServerSessions, UnbufferedServerConnection};
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError};
+use rustls::{CommonState, HandshakeKind, ServerConfig, ServerConnection};
 
 /// Plaintext one write to a data connection may hand rustls at once, and ciphertext one read
 /// takes off the socket: the transfer's chunk (256 KiB, `net::transfer`), so a chunk goes out
@@ -210,10 +211,20 @@ impl ControlTls {
         if !client_reads {
             config.send_tls13_tickets = 0;
         }
-        let mut layer =
-            Layer::accept(Arc::new(config), tcp, deadline).map_err(DataTlsError::Handshake)?;
-        layer.conn.set_buffer_limit(Some(DATA_CHUNK));
-        layer.inbox = Some(Inbox::default());
+        let layer = if client_reads {
+            Layer::accept(Arc::new(config), tcp, deadline).map(|mut layer| {
+                if let Io::Buffered(conn) = &mut layer.io {
+                    conn.set_buffer_limit(Some(DATA_CHUNK));
+                }
+                layer
+            })
+        } else {
+            Receiver::accept(Arc::new(config), tcp, deadline).map(|receiver| Layer {
+                io: Io::Receiving(Box::new(receiver)),
+                bounded: false,
+            })
+        }
+        .map_err(DataTlsError::Handshake)?;
         log::debug!("{} data TLS: {}", peer_text(tcp), layer.description());
         let resumed = layer.resumed();
         if reuse_required && !resumed {
@@ -275,51 +286,19 @@ impl StoresServerSessions for StagedSessions {
 /// TLS over one TCP connection, after its handshake: what a [`crate::net::stream::Stream`]
 /// holds when protected.
 pub struct Layer {
-    conn: ServerConnection,
+    io: Io,
     /// See [`Layer::read`].
     bounded: bool,
-    /// Data connections only: ciphertext read off the socket in large pieces.
-    inbox: Option<Inbox>,
 }
 
-/// Ciphertext taken off a data connection's socket that rustls has not read yet. rustls' own
-/// `read_tls` reads at most 4 KiB per call; fed from here, it costs a copy instead of a
-/// system call. The buffer is allocated at the first read (downloads never need it) and lives
-/// as long as the data connection, that is one transfer.
-#[derive(Default)]
-struct Inbox {
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-}
-
-impl Inbox {
-    fn is_empty(&self) -> bool {
-        self.start == self.end
-    }
-
-    /// One read(2) into the empty inbox of up to `want` bytes (at most [`DATA_CHUNK`]); 0 at
-    /// the end of the stream. Asking for no more ciphertext than the caller wants plaintext
-    /// keeps what waits here small: while it waits, the transfer does not look at the control
-    /// connection (a `--max-rate` upload reads a tenth of a second's worth at a time).
-    fn fill(&mut self, mut tcp: &TcpStream, want: usize) -> io::Result<usize> {
-        if self.buf.is_empty() {
-            self.buf = vec![0; DATA_CHUNK];
-        }
-        let want = want.clamp(1, self.buf.len());
-        let n = tcp.read(&mut self.buf[..want])?;
-        (self.start, self.end) = (0, n);
-        Ok(n)
-    }
-}
-
-impl Read for Inbox {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = out.len().min(self.end - self.start);
-        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
-        self.start += n;
-        Ok(n)
-    }
+// The stream boxes its layer already: boxing the large variant too would only add an
+// allocation per connection.
+#[allow(clippy::large_enum_variant)]
+enum Io {
+    /// Control connections, and data connections the server writes (downloads, listings).
+    Buffered(ServerConnection),
+    /// Data connections the client writes (uploads).
+    Receiving(Box<Receiver>),
 }
 
 impl Layer {
@@ -328,25 +307,27 @@ impl Layer {
     /// socket's own timeouts are restored afterwards.
     fn accept(config: Arc<ServerConfig>, tcp: &TcpStream, deadline: Instant) -> io::Result<Layer> {
         let mut conn = ServerConnection::new(config).map_err(invalid_data)?;
-        let saved = (tcp.read_timeout()?, tcp.write_timeout()?);
-        let result = handshake(&mut conn, tcp, deadline);
-        tcp.set_read_timeout(saved.0)?;
-        tcp.set_write_timeout(saved.1)?;
-        result.map(|()| Layer {
-            conn,
+        with_deadline(tcp, || handshake(&mut conn, tcp, deadline))?;
+        Ok(Layer {
+            io: Io::Buffered(conn),
             bounded: false,
-            inbox: None,
         })
+    }
+
+    fn state(&self) -> &CommonState {
+        match &self.io {
+            Io::Buffered(conn) => conn,
+            Io::Receiving(receiver) => &receiver.conn,
+        }
     }
 
     /// "TLSv1_3 TLS13_AES_256_GCM_SHA384", and whether the session was resumed.
     pub fn description(&self) -> String {
-        let version = self
-            .conn
+        let state = self.state();
+        let version = state
             .protocol_version()
             .map_or_else(|| "?".to_string(), |v| format!("{v:?}"));
-        let suite = self
-            .conn
+        let suite = state
             .negotiated_cipher_suite()
             .map_or_else(|| "?".to_string(), |s| format!("{:?}", s.suite()));
         let kind = if self.resumed() { "resumed" } else { "full" };
@@ -354,7 +335,7 @@ impl Layer {
     }
 
     fn resumed(&self) -> bool {
-        self.conn.handshake_kind() == Some(HandshakeKind::Resumed)
+        self.state().handshake_kind() == Some(HandshakeKind::Resumed)
     }
 
     /// Decrypted bytes into `buf`. `Ok(0)` only after the client's close_notify; a connection
@@ -363,118 +344,368 @@ impl Layer {
     /// whole call, not each piece of a TLS record, so a client cannot stretch the idle timeout
     /// by sending a record a byte at a time.
     pub fn read(&mut self, tcp: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-        if self.inbox.is_some() {
-            return self.read_data(tcp, buf);
-        }
+        let conn = match &mut self.io {
+            Io::Buffered(conn) => conn,
+            Io::Receiving(receiver) => return receiver.read(tcp, buf),
+        };
         let mut original_timeout = None;
-        let result = self.read_records(tcp, buf, &mut original_timeout);
+        let result = read_records(conn, self.bounded, tcp, buf, &mut original_timeout);
         if let Some(original) = original_timeout {
             tcp.set_read_timeout(original)?;
         }
         result
     }
 
-    fn read_records(
-        &mut self,
-        mut tcp: &TcpStream,
-        buf: &mut [u8],
-        original_timeout: &mut Option<Option<Duration>>,
-    ) -> io::Result<usize> {
-        let started = Instant::now();
-        let mut socket_reads = 0;
-        loop {
-            match self.conn.reader().read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                other => return other,
-            }
-            self.flush(tcp)?;
-            if self.bounded && socket_reads > 0 {
-                let original = match *original_timeout {
-                    Some(original) => original,
-                    None => *original_timeout.insert(tcp.read_timeout()?),
-                };
-                if let Some(timeout) = original {
-                    let left = timeout.saturating_sub(started.elapsed());
-                    if left.is_zero() {
-                        return Err(io::ErrorKind::TimedOut.into());
-                    }
-                    tcp.set_read_timeout(Some(left))?;
-                }
-            }
-            self.conn.read_tls(&mut tcp)?;
-            socket_reads += 1;
-            if let Err(e) = self.conn.process_new_packets() {
-                let _ = self.flush(tcp);
-                return Err(invalid_data(e));
-            }
-        }
-    }
-
-    /// A data connection's read: fills as much of `buf` as the ciphertext in hand decrypts to,
-    /// reading the socket (once, into the inbox) only when nothing decrypted is in hand yet.
-    /// So an upload takes one read(2) and gives the file one write per chunk.
-    fn read_data(&mut self, tcp: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match self.conn.reader().read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => {
-                    filled += n;
-                    continue;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // The end without close_notify: first what came before it.
-                Err(_) if filled > 0 => break,
-                Err(e) => return Err(e),
-            }
-            let Some(inbox) = self.inbox.as_mut() else {
-                break;
-            };
-            if inbox.is_empty() {
-                if filled > 0 {
-                    break;
-                }
-                inbox.fill(tcp, buf.len())?;
-            }
-            // From an empty inbox (the end of the stream) rustls learns that the stream
-            // ended; its reader then says whether cleanly.
-            self.conn.read_tls(inbox)?;
-            if let Err(e) = self.conn.process_new_packets() {
-                let _ = self.flush(tcp);
-                return Err(invalid_data(e));
-            }
-            // A TLS 1.3 key update from the client is answered at once.
-            self.flush(tcp)?;
-        }
-        Ok(filled)
-    }
-
     /// Encrypts and sends `buf` (or the part of it that fits rustls' buffer).
     pub fn write(&mut self, tcp: &TcpStream, buf: &[u8]) -> io::Result<usize> {
-        let n = self.conn.writer().write(buf)?;
-        self.flush(tcp)?;
+        let Io::Buffered(conn) = &mut self.io else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "TLS: an upload's data connection is not written to",
+            ));
+        };
+        let n = conn.writer().write(buf)?;
+        flush(conn, tcp)?;
         Ok(n)
     }
 
     /// Sends every TLS record waiting.
-    pub fn flush(&mut self, mut tcp: &TcpStream) -> io::Result<()> {
-        while self.conn.wants_write() {
-            self.conn.write_tls(&mut tcp)?;
+    pub fn flush(&mut self, tcp: &TcpStream) -> io::Result<()> {
+        match &mut self.io {
+            Io::Buffered(conn) => flush(conn, tcp),
+            Io::Receiving(_) => Ok(()),
         }
-        Ok(())
     }
 
     /// True when decrypted bytes (or the client's close_notify) wait here: the socket may then
     /// have nothing to poll for although a read would return at once.
     pub fn has_buffered_input(&self) -> bool {
-        !self.conn.wants_read() || self.inbox.as_ref().is_some_and(|inbox| !inbox.is_empty())
+        match &self.io {
+            Io::Buffered(conn) => !conn.wants_read(),
+            Io::Receiving(receiver) => receiver.has_buffered_input(),
+        }
     }
 
     /// Sends close_notify, so the client can tell the end of the data from a truncation.
     pub fn close(&mut self, tcp: &TcpStream) -> io::Result<()> {
-        self.conn.send_close_notify();
-        self.flush(tcp)
+        match &mut self.io {
+            Io::Buffered(conn) => {
+                conn.send_close_notify();
+                flush(conn, tcp)
+            }
+            Io::Receiving(receiver) => receiver.close(tcp),
+        }
     }
+}
+
+fn read_records(
+    conn: &mut ServerConnection,
+    bounded: bool,
+    mut tcp: &TcpStream,
+    buf: &mut [u8],
+    original_timeout: &mut Option<Option<Duration>>,
+) -> io::Result<usize> {
+    let started = Instant::now();
+    let mut socket_reads = 0;
+    loop {
+        match conn.reader().read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            other => return other,
+        }
+        flush(conn, tcp)?;
+        if bounded && socket_reads > 0 {
+            let original = match *original_timeout {
+                Some(original) => original,
+                None => *original_timeout.insert(tcp.read_timeout()?),
+            };
+            if let Some(timeout) = original {
+                let left = timeout.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                tcp.set_read_timeout(Some(left))?;
+            }
+        }
+        conn.read_tls(&mut tcp)?;
+        socket_reads += 1;
+        if let Err(e) = conn.process_new_packets() {
+            let _ = flush(conn, tcp);
+            return Err(invalid_data(e));
+        }
+    }
+}
+
+fn flush(conn: &mut ServerConnection, mut tcp: &TcpStream) -> io::Result<()> {
+    while conn.wants_write() {
+        conn.write_tls(&mut tcp)?;
+    }
+    Ok(())
+}
+
+/// Runs `f` (a handshake, which sets the socket's timeouts to its deadline) and restores the
+/// socket's own timeouts afterwards.
+fn with_deadline(tcp: &TcpStream, f: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
+    let saved = (tcp.read_timeout()?, tcp.write_timeout()?);
+    let result = f();
+    tcp.set_read_timeout(saved.0)?;
+    tcp.set_write_timeout(saved.1)?;
+    result
+}
+
+/// The largest TLS record on the wire (16 KiB of plaintext, 2 KiB of expansion, the header).
+const MAX_RECORD: usize = 16 * 1024 + 2048 + 5;
+
+/// An upload's data connection, on rustls' unbuffered API: ciphertext is read off the socket
+/// into `incoming` in large pieces (up to what the caller wants, at most [`DATA_CHUNK`]) and
+/// decrypted there in place; each record's plaintext then goes into the caller's buffer, which
+/// the file is written from. rustls' buffered API would read the socket 4-16 KiB at a time
+/// and hand out one record per read. Buffers live as long as the data connection (one
+/// transfer).
+struct Receiver {
+    conn: UnbufferedServerConnection,
+    incoming: Vec<u8>,
+    /// `incoming[start..end]` is ciphertext rustls has not consumed; `start` is a record
+    /// boundary once the handshake is done.
+    start: usize,
+    end: usize,
+    /// Handshake records and alerts on their way out.
+    outgoing: Vec<u8>,
+    /// What did not fit the caller's buffer of the record read last.
+    leftover: Vec<u8>,
+    leftover_at: usize,
+    peer_closed: bool,
+}
+
+/// What one look at the connection's state brought.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Records were sent or handed out: look again.
+    Progress,
+    /// Plaintext waits that the caller's buffer had no room for.
+    Records,
+    /// Nothing more until more ciphertext arrives.
+    NeedData,
+    /// The client's close_notify (or ours, when closing) has been seen.
+    Closed,
+}
+
+impl Receiver {
+    fn accept(config: Arc<ServerConfig>, tcp: &TcpStream, deadline: Instant) -> io::Result<Self> {
+        let mut receiver = Receiver {
+            conn: UnbufferedServerConnection::new(config).map_err(invalid_data)?,
+            incoming: vec![0; DATA_CHUNK + MAX_RECORD],
+            start: 0,
+            end: 0,
+            outgoing: Vec::new(),
+            leftover: Vec::new(),
+            leftover_at: 0,
+            peer_closed: false,
+        };
+        with_deadline(tcp, || receiver.handshake(tcp, deadline))?;
+        Ok(receiver)
+    }
+
+    fn handshake(&mut self, tcp: &TcpStream, deadline: Instant) -> io::Result<()> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "TLS handshake took too long",
+                ));
+            }
+            tcp.set_write_timeout(Some(left))?;
+            let step = self.advance_or_alert(tcp, &mut [], &mut 0, false)?;
+            if !self.conn.is_handshaking() && step != Step::Progress {
+                return Ok(());
+            }
+            match step {
+                Step::Progress => {}
+                Step::Closed => return Err(closed_during_handshake()),
+                Step::Records | Step::NeedData => {
+                    tcp.set_read_timeout(Some(left))?;
+                    if self.receive(tcp, DATA_CHUNK)? == 0 {
+                        return Err(closed_during_handshake());
+                    }
+                }
+            }
+        }
+    }
+
+    /// See [`Layer::read`]; fills as much of `buf` as the ciphertext in hand decrypts to, and
+    /// reads the socket (once) only when nothing is in hand yet.
+    fn read(&mut self, tcp: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        let mut filled = self.take_leftover(buf);
+        while filled < buf.len() {
+            match self.advance_or_alert(tcp, buf, &mut filled, false)? {
+                Step::Progress | Step::Records => {}
+                Step::Closed => self.peer_closed = true,
+                Step::NeedData => {}
+            }
+            if self.peer_closed || (filled > 0 && !self.has_record()) {
+                break;
+            }
+            if !self.has_record() && self.receive(tcp, buf.len())? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "TLS: the client closed the connection without close_notify",
+                ));
+            }
+        }
+        Ok(filled)
+    }
+
+    fn take_leftover(&mut self, buf: &mut [u8]) -> usize {
+        let rest = &self.leftover[self.leftover_at..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.leftover_at += n;
+        n
+    }
+
+    /// True when `incoming` holds a whole record (it starts at a record boundary).
+    fn has_record(&self) -> bool {
+        let pending = &self.incoming[self.start..self.end];
+        pending.len() >= 5
+            && pending.len() >= 5 + usize::from(u16::from_be_bytes([pending[3], pending[4]]))
+    }
+
+    /// Plaintext in hand, a whole record, or the client's close_notify seen: a read returns
+    /// at once.
+    fn has_buffered_input(&self) -> bool {
+        self.peer_closed || self.leftover_at < self.leftover.len() || self.has_record()
+    }
+
+    /// Moves what is left of `incoming` to its front and reads the socket behind it: up to
+    /// `want` bytes, so that little waits here unseen by the transfer's watch of the control
+    /// connection (a `--max-rate` upload reads a tenth of a second's worth at a time).
+    fn receive(&mut self, mut tcp: &TcpStream, want: usize) -> io::Result<usize> {
+        self.incoming.copy_within(self.start..self.end, 0);
+        (self.end, self.start) = (self.end - self.start, 0);
+        let room = self.incoming.len() - self.end;
+        let want = want.clamp(1, room.min(DATA_CHUNK));
+        let n = tcp.read(&mut self.incoming[self.end..self.end + want])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Sends close_notify (after the client's, at the end of an upload).
+    fn close(&mut self, tcp: &TcpStream) -> io::Result<()> {
+        for _ in 0..8 {
+            if self.advance(tcp, &mut [], &mut 0, true)? == Step::Closed {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Receiver::advance`]; on a TLS error, first tells the client why (best effort).
+    fn advance_or_alert(
+        &mut self,
+        tcp: &TcpStream,
+        buf: &mut [u8],
+        filled: &mut usize,
+        closing: bool,
+    ) -> io::Result<Step> {
+        let result = self.advance(tcp, buf, filled, closing);
+        if let Err(e) = &result {
+            if e.kind() == io::ErrorKind::InvalidData {
+                for _ in 0..2 {
+                    if !matches!(
+                        self.advance(tcp, &mut [], &mut 0, false),
+                        Ok(Step::Progress)
+                    ) {
+                        break;
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    /// One look at the connection: what rustls wants done next, done. Plaintext goes to
+    /// `buf[*filled..]`.
+    fn advance(
+        &mut self,
+        mut tcp: &TcpStream,
+        buf: &mut [u8],
+        filled: &mut usize,
+        closing: bool,
+    ) -> io::Result<Step> {
+        let status = self
+            .conn
+            .process_tls_records(&mut self.incoming[self.start..self.end]);
+        let discard = status.discard;
+        let step = match status.state {
+            Err(e) => Err(invalid_data(e)),
+            Ok(ConnectionState::ReadTraffic(mut records)) => {
+                let mut step = Step::Progress;
+                while let Some(record) = (*filled < buf.len())
+                    .then(|| records.next_record())
+                    .flatten()
+                {
+                    let payload = record.map_err(invalid_data)?.payload;
+                    let n = payload.len().min(buf.len() - *filled);
+                    buf[*filled..*filled + n].copy_from_slice(&payload[..n]);
+                    *filled += n;
+                    if n < payload.len() {
+                        self.leftover.clear();
+                        self.leftover.extend_from_slice(&payload[n..]);
+                        self.leftover_at = 0;
+                    }
+                }
+                if *filled >= buf.len() {
+                    step = Step::Records;
+                }
+                Ok(step)
+            }
+            Ok(ConnectionState::EncodeTlsData(mut data)) => {
+                let at = self.outgoing.len();
+                self.outgoing.resize(at + MAX_RECORD, 0);
+                loop {
+                    match data.encode(&mut self.outgoing[at..]) {
+                        Ok(n) => break self.outgoing.truncate(at + n),
+                        Err(EncodeError::InsufficientSize(e)) => {
+                            self.outgoing.resize(at + e.required_size, 0)
+                        }
+                        Err(e) => return Err(io::Error::other(format!("TLS: {e}"))),
+                    }
+                }
+                Ok(Step::Progress)
+            }
+            Ok(ConnectionState::TransmitTlsData(data)) => {
+                tcp.write_all(&self.outgoing)?;
+                self.outgoing.clear();
+                data.done();
+                Ok(Step::Progress)
+            }
+            Ok(ConnectionState::WriteTraffic(mut traffic)) if closing => {
+                let mut alert = [0u8; 64];
+                let n = traffic
+                    .queue_close_notify(&mut alert)
+                    .map_err(|e: EncryptError| io::Error::other(format!("TLS: {e}")))?;
+                tcp.write_all(&alert[..n])?;
+                Ok(Step::Closed)
+            }
+            Ok(ConnectionState::BlockedHandshake | ConnectionState::WriteTraffic(_)) => {
+                Ok(Step::NeedData)
+            }
+            Ok(ConnectionState::PeerClosed | ConnectionState::Closed) => Ok(Step::Closed),
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "TLS: early data, which is off",
+            )),
+        };
+        self.start += discard;
+        step
+    }
+}
+
+fn closed_during_handshake() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "closed during the TLS handshake",
+    )
 }
 
 fn handshake(
@@ -515,51 +746,4 @@ fn handshake(
 
 fn invalid_data(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::TcpListener;
-
-    fn socket_pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        server
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        (client, server)
-    }
-
-    /// The inbox takes no more off the socket than asked (what waits in it is not seen by the
-    /// transfer's watch of the control connection), never more than its one buffer, and hands
-    /// out exactly what it read.
-    #[test]
-    fn inbox_reads_at_most_what_is_wanted_into_one_buffer() {
-        let (mut client, server) = socket_pair();
-        let sent: Vec<u8> = (0..3 * DATA_CHUNK).map(|i| (i % 251) as u8).collect();
-        let writer = std::thread::spawn(move || client.write_all(&sent).map(|()| sent));
-        let mut inbox = Inbox::default();
-        let mut got = Vec::new();
-        let n = inbox.fill(&server, 1000).unwrap();
-        assert!((1..=1000).contains(&n), "{n}");
-        let buffer = inbox.buf.as_ptr();
-        let mut piece = [0u8; 300];
-        while !inbox.is_empty() {
-            let k = inbox.read(&mut piece).unwrap();
-            got.extend_from_slice(&piece[..k]);
-        }
-        assert_eq!(got.len(), n);
-        while got.len() < 3 * DATA_CHUNK {
-            let n = inbox.fill(&server, usize::MAX).unwrap();
-            assert!((1..=DATA_CHUNK).contains(&n), "{n}");
-            assert_eq!(inbox.buf.as_ptr(), buffer, "the buffer is reused");
-            let mut rest = vec![0u8; n];
-            assert_eq!(inbox.read(&mut rest).unwrap(), n);
-            assert!(inbox.is_empty());
-            got.extend_from_slice(&rest);
-        }
-        assert!(got == writer.join().unwrap().unwrap());
-    }
 }
