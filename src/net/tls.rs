@@ -507,14 +507,7 @@ impl Receiver {
 
     fn handshake(&mut self, tcp: &TcpStream, deadline: Instant) -> io::Result<()> {
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "TLS handshake took too long",
-                ));
-            }
-            tcp.set_write_timeout(Some(left))?;
+            let left = handshake_time_left(tcp, deadline)?;
             let step = self.advance_or_alert(tcp, &mut [], &mut 0, false)?;
             if !self.conn.is_handshaking() && step != Step::Progress {
                 return Ok(());
@@ -701,6 +694,20 @@ impl Receiver {
     }
 }
 
+/// The time a handshake has left before `deadline`, which bounds the next write too; an error
+/// once it is up.
+fn handshake_time_left(tcp: &TcpStream, deadline: Instant) -> io::Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "TLS handshake took too long",
+        ));
+    }
+    tcp.set_write_timeout(Some(left))?;
+    Ok(left)
+}
+
 fn closed_during_handshake() -> io::Error {
     io::Error::new(
         io::ErrorKind::UnexpectedEof,
@@ -714,14 +721,7 @@ fn handshake(
     deadline: Instant,
 ) -> io::Result<()> {
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "TLS handshake took too long",
-            ));
-        }
-        tcp.set_write_timeout(Some(left))?;
+        let left = handshake_time_left(tcp, deadline)?;
         while conn.wants_write() {
             conn.write_tls(&mut tcp)?;
         }
@@ -731,10 +731,7 @@ fn handshake(
         }
         tcp.set_read_timeout(Some(left))?;
         if conn.read_tls(&mut tcp)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "closed during the TLS handshake",
-            ));
+            return Err(closed_during_handshake());
         }
         if let Err(e) = conn.process_new_packets() {
             // The alert rustls queued tells the client why.
