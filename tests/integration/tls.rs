@@ -674,6 +674,30 @@ fn a_stalled_handshake_holds_no_slot_past_its_timeout() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
+/// Uploads take another way through rustls than downloads (see `net::tls`): over TLS 1.2 and
+/// 1.3, with a full and a resumed data handshake, in both transfer types.
+#[test]
+fn uploads_over_tls_1_2_and_1_3_full_and_resumed() {
+    let Some(certs) = certs() else { return };
+    let s = tls_server(certs, |_, _| {});
+    let body = random_bytes(1_200_000, 17);
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let config = client_config_for(&certs.cert(), &[version]);
+        let mut c = TlsClient::explicit(s.addr, &config);
+        c.login("anonymous", "x");
+        c.protect();
+        // The control's session (resumed), then a configuration of its own (full handshake).
+        c.stor("resumed.bin", &body);
+        assert!(s.root.read("resumed.bin") == body, "{version:?}");
+        c.config = client_config_for(&certs.cert(), &[version]);
+        c.stor("full.bin", &body);
+        assert!(s.root.read("full.bin") == body, "{version:?}");
+        c.expect("TYPE A", 200);
+        c.stor("text.txt", b"one\r\ntwo\r\n");
+        assert_eq!(s.root.read("text.txt"), b"one\ntwo\n", "{version:?}");
+    }
+}
+
 /// `keep.bin` holding "old contents", and a protected STOR over it begun: the logged-in
 /// control client and the data connection, its handshake done.
 fn begin_stor_over_an_old_file(s: &TestServer, certs: &Certs) -> (TlsClient, TlsStream) {
