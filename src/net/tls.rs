@@ -2,7 +2,10 @@
 //! certificate and key (loaded, checked and re-read on SIGHUP), the server side of a handshake
 //! under one deadline, the encrypted read and write that [`crate::net::stream::Stream`]
 //! dispatches to, and the check that a data connection resumed the TLS session of its own
-//! control connection (`--tls-reuse-required`).
+//! control connection (`--tls-reuse-required`). The control connection and the data
+//! connections the server writes (downloads, listings) use rustls' buffered connection, whose
+//! records go out by writev(2) straight from rustls' buffers; uploads use its unbuffered one,
+//! which decrypts in the buffer the socket was read into ([`Receiver`]).
 //!
 //! rustls with the ring provider, TLS 1.2 and 1.3 only, its default cipher suites, no client
 //! certificates, no 0-RTT. Nothing here logs key material: `-v` gets the protocol version, the
@@ -457,8 +460,8 @@ const MAX_RECORD: usize = 16 * 1024 + 2048 + 5;
 
 /// An upload's data connection, on rustls' unbuffered API: ciphertext is read off the socket
 /// into `incoming` in large pieces (up to what the caller wants, at most [`DATA_CHUNK`]) and
-/// decrypted there in place; each record's plaintext then goes into the caller's buffer, which
-/// the file is written from. rustls' buffered API would read the socket 4-16 KiB at a time
+/// decrypted there in place; rustls hands each record's plaintext out in a `Vec` of its own,
+/// copied into the caller's buffer, which the file is written from. rustls' buffered API would read the socket 4-16 KiB at a time
 /// and hand out one record per read. Buffers live as long as the data connection (one
 /// transfer).
 struct Receiver {
