@@ -234,8 +234,13 @@ impl Session {
 
     /// The data connection as a transfer uses it: under PROT P, after the TLS handshake (within
     /// the data timeout), and under `--tls-reuse-required` only when it resumed this control
-    /// connection's TLS session.
-    pub fn data_stream(&self, tcp: TcpStream) -> Result<Stream, FtpError> {
+    /// connection's TLS session. `direction` says whether the client reads it to its end (and
+    /// so reads TLS 1.3 tickets sent on it).
+    pub fn data_stream(
+        &self,
+        tcp: TcpStream,
+        direction: crate::xferlog::Direction,
+    ) -> Result<Stream, FtpError> {
         let stream = Stream::new(tcp);
         if !self.state.protect_data {
             return Ok(stream);
@@ -251,7 +256,8 @@ impl Session {
                 .tls
                 .as_ref()
                 .is_some_and(|t| t.reuse_required);
-            return match tls.accept_data(stream.tcp(), deadline, reuse) {
+            let client_reads = direction == crate::xferlog::Direction::Outgoing;
+            return match tls.accept_data(stream.tcp(), deadline, reuse, client_reads) {
                 Ok(layer) => {
                     stream.protect(layer);
                     Ok(stream)
@@ -260,6 +266,8 @@ impl Session {
                 Err(DataTlsError::NotResumed) => Err(FtpError::TlsSessionNotResumed),
             };
         }
+        #[cfg(not(feature = "tls"))]
+        let _ = direction;
         // PROT P is only accepted over TLS, so this is not reached; never fall back to clear.
         Err(FtpError::ProtRequired)
     }

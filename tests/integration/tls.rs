@@ -278,8 +278,18 @@ impl TlsClient {
 
     /// A protected download over EPSV, made with `config` (the control's own, to resume).
     fn retr_with(&mut self, path: &str, config: &Arc<ClientConfig>) -> (Vec<u8>, HandshakeKind) {
+        self.download_with(&format!("RETR {path}"), config)
+    }
+
+    /// What `line` (RETR, LIST, NLST, MLSD) sends over a protected EPSV data connection, and
+    /// how that connection's handshake went.
+    fn download_with(
+        &mut self,
+        line: &str,
+        config: &Arc<ClientConfig>,
+    ) -> (Vec<u8>, HandshakeKind) {
         let data = self.epsv();
-        self.expect(&format!("RETR {path}"), 150);
+        self.expect(line, 150);
         let mut stream = handshake(config, data).expect("data handshake");
         let kind = stream.conn.handshake_kind().expect("kind");
         let mut body = Vec::new();
@@ -591,6 +601,34 @@ fn reuse_required_refuses_a_data_connection_of_another_tls_session() {
     assert_eq!(victim.reply().0, 522);
 }
 
+/// A rustls client uses each TLS 1.3 ticket once, and the control connection gives two. Data
+/// connections the client reads to their end (downloads, listings) give it new ones, so such a
+/// client can go on resuming under `--tls-reuse-required`; an upload consumes one and gets none.
+/// Before, the third data connection had no ticket left, made a full handshake and was refused.
+#[test]
+fn reuse_required_lets_a_tls13_rustls_client_resume_every_data_connection() {
+    let Some(certs) = certs() else { return };
+    let s = tls_server(certs, |t, _| t.reuse_required = true);
+    let body = random_bytes(300_000, 13);
+    s.root.write("f.bin", &body);
+    let config = client_config_for(&certs.cert(), &[&rustls::version::TLS13]);
+    let mut c = TlsClient::explicit(s.addr, &config);
+    c.login("anonymous", "x");
+    c.protect();
+    for round in 0..3 {
+        for line in ["RETR f.bin", "NLST", "LIST", "MLSD"] {
+            let (got, kind) = c.download_with(line, &config);
+            assert_eq!(kind, HandshakeKind::Resumed, "{line} in round {round}");
+            match line {
+                "RETR f.bin" => assert!(got == body, "downloaded bytes differ"),
+                _ => assert!(String::from_utf8_lossy(&got).contains("f.bin"), "{line}"),
+            }
+        }
+        c.stor(&format!("up{round}.bin"), &body[..100_000]);
+        assert!(s.root.read(&format!("up{round}.bin")) == body[..100_000]);
+    }
+}
+
 #[test]
 fn implicit_tls_from_the_first_byte() {
     let Some(certs) = certs() else { return };
@@ -659,10 +697,33 @@ fn a_stalled_handshake_holds_no_slot_past_its_timeout() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
+/// Uploads take another way through rustls than downloads (see `net::tls`): over TLS 1.2 and
+/// 1.3, with a full and a resumed data handshake, in both transfer types.
 #[test]
-fn an_upload_cut_without_close_notify_is_aborted_and_the_old_file_kept() {
+fn uploads_over_tls_1_2_and_1_3_full_and_resumed() {
     let Some(certs) = certs() else { return };
     let s = tls_server(certs, |_, _| {});
+    let body = random_bytes(1_200_000, 17);
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let config = client_config_for(&certs.cert(), &[version]);
+        let mut c = TlsClient::explicit(s.addr, &config);
+        c.login("anonymous", "x");
+        c.protect();
+        // The control's session (resumed), then a configuration of its own (full handshake).
+        c.stor("resumed.bin", &body);
+        assert!(s.root.read("resumed.bin") == body, "{version:?}");
+        c.config = client_config_for(&certs.cert(), &[version]);
+        c.stor("full.bin", &body);
+        assert!(s.root.read("full.bin") == body, "{version:?}");
+        c.expect("TYPE A", 200);
+        c.stor("text.txt", b"one\r\ntwo\r\n");
+        assert_eq!(s.root.read("text.txt"), b"one\ntwo\n", "{version:?}");
+    }
+}
+
+/// `keep.bin` holding "old contents", and a protected STOR over it begun: the logged-in
+/// control client and the data connection, its handshake done.
+fn begin_stor_over_an_old_file(s: &TestServer, certs: &Certs) -> (TlsClient, TlsStream) {
     s.root.write("keep.bin", b"old contents");
     let config = client_config(&certs.cert());
     let mut c = TlsClient::explicit(s.addr, &config);
@@ -670,7 +731,15 @@ fn an_upload_cut_without_close_notify_is_aborted_and_the_old_file_kept() {
     c.protect();
     let data = c.epsv();
     c.expect("STOR keep.bin", 150);
-    let mut stream = handshake(&config, data).expect("handshake");
+    let stream = handshake(&config, data).expect("handshake");
+    (c, stream)
+}
+
+#[test]
+fn an_upload_cut_without_close_notify_is_aborted_and_the_old_file_kept() {
+    let Some(certs) = certs() else { return };
+    let s = tls_server(certs, |_, _| {});
+    let (mut c, mut stream) = begin_stor_over_an_old_file(&s, certs);
     stream.write_all(&random_bytes(500_000, 5)).expect("write");
     stream.flush().expect("flush");
     // TCP FIN without close_notify: a truncation the server cannot tell from the end.
@@ -720,6 +789,34 @@ fn stat_and_abor_during_a_tls_download() {
     // Then what was queued during the transfer, in order: the over-long line, then ABOR.
     assert_eq!(c.reply().0, 500);
     assert_eq!(c.reply().0, 226);
+    c.expect("NOOP", 200);
+}
+
+/// An upload reads large pieces of ciphertext ahead of rustls: STAT and ABOR still act at once.
+#[test]
+fn stat_and_abor_during_a_tls_upload() {
+    let Some(certs) = certs() else { return };
+    let s = tls_server(certs, |_, c| c.max_rate = Some(200_000));
+    let (mut c, mut stream) = begin_stor_over_an_old_file(&s, certs);
+    // More than the socket buffers hold at the throttled rate, written from another thread.
+    let writer = std::thread::spawn(move || {
+        let _ = stream.write_all(&random_bytes(3_000_000, 8));
+        stream
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let (code, text) = c.cmd("STAT");
+    assert_eq!(code, 213, "{text}");
+    assert!(text.contains("bytes transferred"), "{text}");
+    c.send(b"ABOR\r\n");
+    assert_eq!(c.reply().0, 426);
+    assert_eq!(c.reply().0, 226);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "waited for the upload"
+    );
+    drop(writer.join());
+    assert_eq!(s.root.read("keep.bin"), b"old contents");
     c.expect("NOOP", 200);
 }
 

@@ -26,6 +26,16 @@ pub(super) fn over_data_connection(
     preliminary: Reply,
     copy: impl FnOnce(&mut Session, &mut Stream) -> Result<u64, TransferError>,
 ) -> Result<u64, TransferError> {
+    over_data_connection_towards(s, preliminary, Direction::Outgoing, copy)
+}
+
+/// [`over_data_connection`] for data going the way `direction` says (uploads: `Incoming`).
+fn over_data_connection_towards(
+    s: &mut Session,
+    preliminary: Reply,
+    direction: Direction,
+    copy: impl FnOnce(&mut Session, &mut Stream) -> Result<u64, TransferError>,
+) -> Result<u64, TransferError> {
     if s.tls_required_for(None) && !s.state.protect_data {
         return Err(TransferError::Failed(FtpError::ProtRequired));
     }
@@ -50,7 +60,9 @@ pub(super) fn over_data_connection(
     }
     .map_err(TransferError::Failed)?;
     data_channel::prepare(&tcp, timeout).map_err(TransferError::Network)?;
-    let mut stream = s.data_stream(tcp).map_err(TransferError::Failed)?;
+    let mut stream = s
+        .data_stream(tcp, direction)
+        .map_err(TransferError::Failed)?;
     let moved = copy(s, &mut stream)?;
     // TLS: close_notify, so the client can tell the end of the data from a truncation. Best
     // effort: the bytes are out, and after an upload the client may be gone already.
@@ -110,11 +122,7 @@ fn finish(
             bytes: moved,
             path: &virtual_path,
             kind: s.state.transfer_type,
-            direction: if verb == "RETR" {
-                Direction::Outgoing
-            } else {
-                Direction::Incoming
-            },
+            direction: direction_of(verb),
             anonymous: s
                 .user()
                 .is_some_and(|u| crate::auth::is_anonymous_name(u.name.as_bytes())),
@@ -173,6 +181,15 @@ fn mode_name(kind: TransferType) -> &'static str {
     }
 }
 
+/// RETR sends; the other transfer verbs (STOR, APPE, STOU) receive.
+fn direction_of(verb: &str) -> Direction {
+    if verb == "RETR" {
+        Direction::Outgoing
+    } else {
+        Direction::Incoming
+    }
+}
+
 /// The one skeleton of a file transfer (RETR, STOR, REST+STOR, APPE, STOU): the preliminary
 /// reply, the data connection, `copy` over it (which reports its progress for STAT and for
 /// the count of a transfer that fails midway), then the final reply with the transfer's log
@@ -187,9 +204,10 @@ fn run_transfer(
 ) -> FtpResult {
     let started = Instant::now();
     let progress = Progress::default();
-    let outcome = over_data_connection(
+    let outcome = over_data_connection_towards(
         s,
         Reply::new(codes::OPENING_DATA, preliminary),
+        direction_of(verb),
         |s, data| copy(s, data, &progress),
     );
     finish(s, verb, path, started, &progress, outcome, done)
