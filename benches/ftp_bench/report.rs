@@ -88,7 +88,7 @@ pub const CEILINGS: [Row; 6] = [
 ];
 
 /// Per-server figures.
-pub const ROWS: [Row; 32] = [
+pub const ROWS: [Row; 35] = [
     row(
         "retr_big.rate",
         "retr-big",
@@ -132,6 +132,14 @@ pub const ROWS: [Row; 32] = [
     row("small_retr.p50", "small-retr", "p50 ms", 3, Lower, None),
     row("small_retr.p99", "small-retr", "p99 ms", 3, Lower, None),
     row(
+        "small_retr.cpu",
+        "small-retr",
+        "server CPU us/xfer",
+        0,
+        Lower,
+        None,
+    ),
+    row(
         "small_stor.rate",
         "small-stor",
         "transfers/s",
@@ -141,6 +149,14 @@ pub const ROWS: [Row; 32] = [
     ),
     row("small_stor.p50", "small-stor", "p50 ms", 3, Lower, None),
     row("small_stor.p99", "small-stor", "p99 ms", 3, Lower, None),
+    row(
+        "small_stor.cpu",
+        "small-stor",
+        "server CPU us/xfer",
+        0,
+        Lower,
+        None,
+    ),
     row("login.rate", "login", "sessions/s", 0, Higher, None),
     row("list.LIST", "list", "LIST ms", 1, Lower, None),
     row("list.NLST", "list", "NLST ms", 1, Lower, None),
@@ -234,6 +250,14 @@ pub const ROWS: [Row; 32] = [
         "small-retr-tls",
         "p99 ms",
         3,
+        Lower,
+        None,
+    ),
+    row(
+        "small_retr_tls.cpu",
+        "small-retr-tls",
+        "server CPU us/xfer",
+        0,
         Lower,
         None,
     ),

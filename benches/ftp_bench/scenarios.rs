@@ -193,12 +193,22 @@ pub fn run_all(
         ("stor-big", &["stor_big.rate", "stor_big.cpu"], stor_big),
         (
             "small-retr",
-            &["small_retr.rate", "small_retr.p50", "small_retr.p99"],
+            &[
+                "small_retr.rate",
+                "small_retr.p50",
+                "small_retr.p99",
+                "small_retr.cpu",
+            ],
             |s, f, p| small(s, f, p, false),
         ),
         (
             "small-stor",
-            &["small_stor.rate", "small_stor.p50", "small_stor.p99"],
+            &[
+                "small_stor.rate",
+                "small_stor.p50",
+                "small_stor.p99",
+                "small_stor.cpu",
+            ],
             |s, f, p| small(s, f, p, true),
         ),
         ("login", &["login.rate"], login),
@@ -226,6 +236,7 @@ pub fn run_all(
                 "small_retr_tls.rate",
                 "small_retr_tls.p50",
                 "small_retr_tls.p99",
+                "small_retr_tls.cpu",
                 "small_retr_tls.resumed",
             ],
             |s, f, p| small(s, f, p, false),
@@ -382,8 +393,12 @@ fn small(srv: &Server, fx: &Fixtures, plan: &Plan, stor: bool) -> io::Result<Vec
             },
         ));
     }
+    // The server's CPU over the whole window (the sessions are logged in before the
+    // barrier): what one transfer costs the server, apart from the client and the wire.
+    let cpu0 = procfs::tree_cpu_seconds(srv.pid())?;
     barrier.wait();
     let res = join_all(hs)?;
+    let cpu = procfs::tree_cpu_seconds(srv.pid())? - cpu0;
     let wall = span_secs(&res.iter().map(|r| r.0).collect::<Vec<_>>());
     let mut tls = TlsStats::default();
     for (_, _, s) in &res {
@@ -400,6 +415,7 @@ fn small(srv: &Server, fx: &Fixtures, plan: &Plan, stor: bool) -> io::Result<Vec
         Cell::Val(lat.len() as f64 / wall),
         Cell::Val(percentile_ms(&lat, 50.0)),
         Cell::Val(percentile_ms(&lat, 99.0)),
+        Cell::Val(1e6 * cpu / lat.len().max(1) as f64),
     ];
     if plan.tls {
         note_tls(srv, "small-retr-tls", &tls);
