@@ -21,10 +21,8 @@ pub use crate::context::{ServerContext, TlsFiles};
 /// Performance). Only touched pages cost memory, so an idle session costs what it touched.
 pub const SESSION_STACK_SIZE: usize = 64 * 1024;
 
-/// How long a session waits for its next command before it counts as idle and gives back its
-/// read buffer and the stack pages deep commands touched (README, Performance: what it saves
-/// and costs). Short against a human's pause, long against a client's command round trip.
-pub const IDLE_RELEASE_AFTER: Duration = Duration::from_millis(200);
+/// Re-exported for the tests that wait for a session to go idle.
+pub use crate::session::IDLE_RELEASE_AFTER;
 
 pub struct Server {
     listeners: Vec<TcpListener>,

@@ -103,32 +103,9 @@ impl Dirents {
 
     /// One getdents64 call; false at the end of the directory.
     fn fill(&mut self) -> io::Result<bool> {
-        self.len = getdents(self.fd.as_fd(), &mut self.buf)?.min(self.buf.len());
+        self.len = sys::getdents(self.fd.as_fd(), &mut self.buf)?.min(self.buf.len());
         self.pos = 0;
         Ok(self.len > 0)
-    }
-}
-
-/// One getdents64(2) call on `dir` into `buf` (retried on EINTR): the bytes of records it
-/// wrote, 0 at the end of the directory.
-pub fn getdents(dir: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: `buf` is valid for writes of its length; the descriptor is open.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_getdents64,
-                dir.as_raw_fd(),
-                buf.as_mut_ptr(),
-                buf.len(),
-            )
-        };
-        if rc >= 0 {
-            return Ok(rc as usize);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
     }
 }
 

@@ -616,6 +616,29 @@ pub fn is_procfs(path: &Path) -> bool {
     kind == PROC_SUPER_MAGIC
 }
 
+/// One getdents64(2) call on `dir` into `buf` (retried on EINTR): the bytes of records it
+/// wrote, 0 at the end of the directory.
+pub fn getdents(dir: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `buf` is valid for writes of its length; the descriptor is open.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                dir.as_raw_fd(),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1195,7 +1218,7 @@ impl DirStream {
         use std::os::unix::ffi::OsStringExt;
         loop {
             if self.pos >= self.len {
-                let read = super::dirents::getdents(self.fd.as_fd(), &mut self.buf)?;
+                let read = getdents(self.fd.as_fd(), &mut self.buf)?;
                 if read == 0 {
                     return Ok(None);
                 }

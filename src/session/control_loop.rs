@@ -6,14 +6,13 @@ use std::io;
 use std::time::Instant;
 
 use super::handlers;
-use super::{clean_end, Login, Session};
+use super::{clean_end, Login, Session, IDLE_RELEASE_AFTER};
 use crate::error::FtpError;
 use crate::os::sys;
 use crate::protocol::command::Command;
 use crate::protocol::command_table;
 use crate::protocol::control_line::ControlLine;
 use crate::protocol::reply::{codes, Reply};
-use crate::server::IDLE_RELEASE_AFTER;
 
 impl Session {
     /// Runs the session until QUIT, a timeout or the client going away.

@@ -33,6 +33,11 @@ use crate::protocol::command_table;
 use crate::protocol::control_line::{ControlLine, ControlReader};
 use crate::protocol::reply::{codes, Reply};
 
+/// How long a session waits for its next command before it counts as idle and gives back its
+/// read buffer and the stack pages deep commands touched (README, Performance: what it saves
+/// and costs). Short against a human's pause, long against a client's command round trip.
+pub const IDLE_RELEASE_AFTER: Duration = Duration::from_millis(200);
+
 /// Commands held back during a transfer or listing, at most; beyond that the control
 /// connection is not read until it ends (TCP flow control then holds the client back).
 const MAX_PENDING: usize = 64;
