@@ -579,6 +579,15 @@ impl Receiver {
         self.incoming.copy_within(self.start..self.end, 0);
         (self.end, self.start) = (self.end - self.start, 0);
         let room = self.incoming.len() - self.end;
+        if room == 0 {
+            // rustls keeps a handshake message's records until the message is whole, and a
+            // client may declare one of 64 KiB and send it a byte per record: refuse what the
+            // buffer cannot hold (rustls' buffered API refuses at 64 KiB the same way).
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "TLS: a handshake message larger than the receive buffer",
+            ));
+        }
         let want = want.clamp(1, room.min(DATA_CHUNK));
         let n = tcp.read(&mut self.incoming[self.end..self.end + want])?;
         self.end += n;

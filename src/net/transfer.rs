@@ -257,13 +257,10 @@ pub fn receive(
     if let Some(socket) = data.plain() {
         let _ = sys::set_receive_low_water(socket, RECEIVE_LOW_WATER);
         if let (TransferType::Image, true) = (kind, splice) {
-            let mut ended = copy_first_reads(socket, file, &mut total, &mut throttle, &mut watch)?;
-            if !ended {
-                ended = receive_with_splice(socket, file, &mut total, &mut throttle, &mut watch)?;
-            }
-            if ended {
+            if copy_first_reads(socket, file, &mut total, &mut throttle, &mut watch)? {
                 return Ok(total);
             }
+            receive_with_splice(socket, file, &mut total, &mut throttle, &mut watch)?;
         }
     }
     receive_buffered(data, file, kind, total, &mut throttle, watch)
@@ -302,35 +299,37 @@ fn copy_first_reads(
     Ok(false)
 }
 
-/// Moves the rest of an upload by splice(2). True when the stream ended; false when splice was
-/// refused first (`total` bytes are in the file, none waiting in a pipe): the rest then goes
-/// through a buffer.
+/// Moves an upload by splice(2) until splice is refused or returns 0, with `total` bytes in
+/// the file and none waiting in a pipe: the rest, or the confirmation that there is none, then
+/// goes through a buffer.
 fn receive_with_splice(
     socket: &TcpStream,
     file: &File,
     total: &mut u64,
     throttle: &mut Option<Throttle>,
     watch: &mut impl FnMut(u64) -> Flow,
-) -> Result<bool, TransferError> {
+) -> Result<(), TransferError> {
     let Ok(pipe) = Pipe::new(SPLICE_PIPE) else {
-        return Ok(false);
+        return Ok(());
     };
     loop {
         watch(*total).check()?;
         let allowed = allowance(throttle, pipe.capacity());
         let n = match pipe.fill_from(socket, allowed) {
             Ok(n) => n,
-            Err(e) if unsupported(&e) => return Ok(false),
+            Err(e) if unsupported(&e) => return Ok(()),
             Err(e) => return Err(TransferError::Network(e)),
         };
         if n == 0 {
-            return Ok(true);
+            // The end of the stream, or TCP urgent data at the head of the queue, where
+            // splice(2) also returns 0: a read tells them apart (it steps over the mark).
+            return Ok(());
         }
         let refused = empty_pipe_into(&pipe, file, n)?;
         spent(throttle, n);
         *total += n as u64;
         if refused {
-            return Ok(false);
+            return Ok(());
         }
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::hostile::{fresh_session_works, temp_files, with_hello, HELLO};
 use crate::support::client::{accept, read_all};
-use crate::support::sys::{is_root, mkfifo, set_linger_zero, set_recv_buffer};
+use crate::support::sys::{is_root, mkfifo, send_urgent, set_linger_zero, set_recv_buffer};
 use crate::support::{random_bytes, TempDir, TestServer};
 
 #[test]
@@ -559,6 +559,28 @@ fn spliced_and_copied_uploads_store_the_same_bytes() {
         assert!(s.root.read("appended") == whole, "APPE, splice={splice}");
         assert!(temp_files(s.root.path()).is_empty());
     }
+}
+
+/// An upload with TCP urgent data in its middle (a confused or hostile client): splice(2)
+/// stops at the urgent mark as if the stream ended, which stored the upload cut short with a
+/// 226. The stream's end is now confirmed by a read, which steps over the mark, so every
+/// ordinary byte is stored (the urgent byte itself is out of band, as on the read route).
+#[test]
+fn urgent_data_in_a_spliced_upload_does_not_cut_it_short() {
+    let s = TestServer::with(|c| c.anonymous_writable = true);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    let (before, after) = (random_bytes(3 << 20, 42), random_bytes(2 << 20, 43));
+    let mut data = c.epsv();
+    c.expect("STOR marked.bin", 150);
+    data.write_all(&before).expect("write");
+    send_urgent(&data, b"!");
+    data.write_all(&after).expect("write");
+    drop(data);
+    c.expect_final(226);
+    let stored = s.root.read("marked.bin");
+    assert_eq!(stored.len(), before.len() + after.len(), "stored length");
+    assert!(stored == [before, after].concat());
 }
 
 /// A binary download sends the size the 150 reply announced, even when the file grows

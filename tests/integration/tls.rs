@@ -820,6 +820,118 @@ fn stat_and_abor_during_a_tls_upload() {
     c.expect("NOOP", 200);
 }
 
+/// A client that sends part of a post-handshake message in the middle of an upload (a
+/// message header whose body never comes): rustls keeps such a record until the rest arrives,
+/// and the upload must wait for the socket, answering ABOR, instead of spinning on the record
+/// in hand. TLS 1.2: a renegotiating ClientHello's header (it spun at 100% CPU, past every
+/// timeout); TLS 1.3: a KeyUpdate's header (rustls refuses a split KeyUpdate at once).
+#[test]
+fn a_partial_handshake_message_during_a_tls_upload_is_waited_for_not_spun_on() {
+    let Some(certs) = certs() else { return };
+    let s = tls_server(certs, |_, _| {});
+    let cases: [(&'static rustls::SupportedProtocolVersion, [u8; 4]); 2] = [
+        (&rustls::version::TLS12, [1, 0, 0, 60]),
+        (&rustls::version::TLS13, [24, 0, 0, 1]),
+    ];
+    for (version, header) in cases {
+        s.root.write("keep.bin", b"old contents");
+        let mut c = TlsClient::explicit(s.addr, &client_config(&certs.cert()));
+        c.login("anonymous", "x");
+        c.protect();
+        let data = c.epsv();
+        c.expect("STOR keep.bin", 150);
+        let mut extracting = (*client_config_for(&certs.cert(), &[version])).clone();
+        extracting.enable_secret_extraction = true;
+        let mut stream = handshake(&Arc::new(extracting), data).expect("handshake");
+        stream.write_all(b"the first bytes").expect("write");
+        stream.flush().expect("flush");
+        let StreamOwned { conn, mut sock } = stream;
+        let suite = conn.negotiated_cipher_suite().expect("suite");
+        let (seq, secret) = conn.dangerous_extract_secrets().expect("secrets").tx;
+        let mut sealer = record_sealer(suite, secret);
+        let partial = seal(&mut *sealer, seq, rustls::ContentType::Handshake, &header);
+        sock.write_all(&partial).expect("write the partial message");
+        let started = Instant::now();
+        c.send(b"ABOR\r\n");
+        assert_eq!(c.reply().0, 426, "{version:?}");
+        assert_eq!(c.reply().0, 226, "{version:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{version:?}");
+        drop(sock);
+        assert_eq!(s.root.read("keep.bin"), b"old contents");
+        c.expect("NOOP", 200);
+    }
+}
+
+/// What seals records as the client would, from its extracted traffic secret: for records
+/// rustls' client API never sends on its own.
+fn record_sealer(
+    suite: rustls::SupportedCipherSuite,
+    secret: rustls::ConnectionTrafficSecrets,
+) -> Box<dyn rustls::crypto::cipher::MessageEncrypter> {
+    use rustls::ConnectionTrafficSecrets as Secret;
+    let (key, iv) = match secret {
+        Secret::Aes128Gcm { key, iv }
+        | Secret::Aes256Gcm { key, iv }
+        | Secret::Chacha20Poly1305 { key, iv } => (key, iv),
+        _ => panic!("a suite this test does not know"),
+    };
+    match suite {
+        rustls::SupportedCipherSuite::Tls13(s) => s.aead_alg.encrypter(key, iv),
+        rustls::SupportedCipherSuite::Tls12(s) => {
+            // TLS 1.2 AEAD nonces: a fixed part from the key block, then the explicit part.
+            let fixed = s.aead_alg.key_block_shape().fixed_iv_len;
+            let (fixed, explicit) = iv.as_ref().split_at(fixed);
+            s.aead_alg.encrypter(key, fixed, explicit)
+        }
+    }
+}
+
+/// One record of `typ` holding `payload`, sealed as record number `seq`.
+fn seal(
+    sealer: &mut dyn rustls::crypto::cipher::MessageEncrypter,
+    seq: u64,
+    typ: rustls::ContentType,
+    payload: &[u8],
+) -> Vec<u8> {
+    use rustls::crypto::cipher::{OutboundChunks, OutboundPlainMessage};
+    let message = OutboundPlainMessage {
+        typ,
+        version: rustls::ProtocolVersion::TLSv1_2,
+        payload: OutboundChunks::Single(payload),
+    };
+    sealer.encrypt(message, seq).expect("encrypt").encode()
+}
+
+/// A data handshake whose ClientHello says it is 64 KiB long and comes one byte per record:
+/// rustls keeps every record until the message is whole, so the upload's buffer fills, and a
+/// full buffer must refuse the handshake with a reply (it panicked the session's thread).
+#[test]
+fn a_data_handshake_larger_than_the_upload_buffer_is_refused() {
+    let Some(certs) = certs() else { return };
+    let s = tls_server(certs, |_, _| {});
+    let mut c = TlsClient::explicit(s.addr, &client_config(&certs.cert()));
+    c.login("anonymous", "x");
+    c.protect();
+    let mut data = c.epsv();
+    c.expect("STOR flood.bin", 150);
+    let header = [1u8, 0, 0xff, 0xff];
+    let body = std::iter::repeat_n(0u8, 65_000);
+    let mut flood = Vec::new();
+    for byte in header.into_iter().chain(body) {
+        flood.extend_from_slice(&[22, 3, 1, 0, 1, byte]);
+    }
+    data.set_write_timeout(Some(TIMEOUT)).expect("timeout");
+    let writer = std::thread::spawn(move || {
+        let _ = data.write_all(&flood);
+        let _ = data.shutdown(std::net::Shutdown::Write);
+        data
+    });
+    let (code, text) = c.reply();
+    assert!((400..600).contains(&code), "{code} {text}");
+    drop(writer.join());
+    c.expect("NOOP", 200);
+}
+
 #[test]
 fn rsa_and_ed25519_certificates_work_too() {
     let Some(certs) = certs() else { return };
