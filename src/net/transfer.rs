@@ -124,12 +124,12 @@ fn spent(throttle: &mut Option<Throttle>, bytes: usize) {
     }
 }
 
-/// Sends `file` from its current position to the data connection, at most `max_rate` bytes per
-/// second when given. `watch` is called before each chunk with the byte count so far. TYPE I
-/// on a plain connection goes through sendfile(2), and ends after `len` bytes (what the 150
+/// Sends `len` bytes of `file` from its current position to the data connection (what the 150
 /// reply announced: a file that grows meanwhile is sent as it was, and a small file needs no
-/// second call to see its end); TYPE A, TLS, and files sendfile cannot read, through a buffer
-/// to the end of the file.
+/// second call to see its end; 0, a file that does not know its size such as procfs, is read
+/// to its end), at most `max_rate` bytes per second when given. `watch` is called before each
+/// chunk with the byte count so far. TYPE I on a plain connection goes through sendfile(2);
+/// TYPE A, TLS, and files sendfile cannot read, through a buffer.
 pub fn send(
     file: &mut File,
     data: &mut Stream,
@@ -140,19 +140,15 @@ pub fn send(
 ) -> Result<u64, TransferError> {
     let mut total = 0u64;
     let mut throttle = max_rate.map(Throttle::new);
+    let len = if len == 0 { u64::MAX } else { len };
     if let (TransferType::Image, Some(socket)) = (kind, data.plain()) {
-        let sending = Sending {
-            file,
-            socket,
-            // Size 0 may be a file that does not know its size (procfs): to its end, then.
-            len: if len == 0 { u64::MAX } else { len },
-        };
+        let sending = Sending { file, socket, len };
         match send_with_sendfile(sending, &mut total, &mut throttle, &mut watch) {
             Err(TransferError::Disk(e)) if total == 0 && unsupported(&e) => {}
             done => return done,
         }
     }
-    send_buffered(file, data, kind, total, &mut throttle, watch)
+    send_buffered(file, data, kind, len, &mut throttle, watch)
 }
 
 /// Bytes per sendfile(2) call: fewer calls and wake-ups than 256 KiB chunks, which stayed well
@@ -207,23 +203,27 @@ fn is_network_error(e: &io::Error) -> bool {
     )
 }
 
+/// Sends up to `len` bytes of `file` (fewer at its end) through a buffer, converted for TYPE A;
+/// the count returned is of bytes sent.
 fn send_buffered(
     file: &mut File,
     data: &mut Stream,
     kind: TransferType,
-    mut total: u64,
+    len: u64,
     throttle: &mut Option<Throttle>,
     mut watch: impl FnMut(u64) -> Flow,
 ) -> Result<u64, TransferError> {
     let mut buf = vec![0u8; CHUNK];
     let mut converted = Vec::new();
-    loop {
+    let (mut total, mut left) = (0u64, len);
+    while left > 0 {
         watch(total).check()?;
-        let allowed = allowance(throttle, CHUNK);
+        let allowed = allowance(throttle, CHUNK).min(usize::try_from(left).unwrap_or(CHUNK));
         let n = read_retrying(file, &mut buf[..allowed]).map_err(TransferError::Disk)?;
         if n == 0 {
-            return Ok(total);
+            break;
         }
+        left -= n as u64;
         let out = match kind {
             TransferType::Image => &buf[..n],
             TransferType::Ascii => {
@@ -235,6 +235,7 @@ fn send_buffered(
         spent(throttle, out.len());
         total += out.len() as u64;
     }
+    Ok(total)
 }
 
 /// Receives the data connection into `file` until the client closes it, at most `max_rate`
