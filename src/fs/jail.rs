@@ -316,20 +316,31 @@ impl JailedPath {
     /// blocking, no side effects), and the open itself does not follow a symlink and must find
     /// the very file that was checked.
     pub fn open(&self, access: Access) -> io::Result<File> {
+        self.open_checked(access).map(|(file, _)| file)
+    }
+
+    /// [`JailedPath::open`], with the opened file's own metadata, read by the check that it is
+    /// a regular file (so a caller that needs its size asks for no second `fstat`); `None` for
+    /// [`Access::CreateNew`], whose `O_EXCL` open can only make a new regular file.
+    pub fn open_checked(&self, access: Access) -> io::Result<(File, Option<sys::FileStat>)> {
         let dir = self.dir.as_fd();
         let flags = access.flags() | libc::O_NOFOLLOW | libc::O_NOCTTY;
         if access == Access::CreateNew {
-            return Ok(File::from(sys::open_at(dir, &self.name, flags, FILE_MODE)?));
+            return Ok((
+                File::from(sys::open_at(dir, &self.name, flags, FILE_MODE)?),
+                None,
+            ));
         }
         let checked = match self.object_fd() {
             Ok(fd) => sys::stat_fd(fd.as_fd())?,
             Err(e) if access == Access::Append && e.kind() == io::ErrorKind::NotFound => {
                 // A new file for APPE: created without following a link that appears meanwhile.
                 let file = sys::open_at(dir, &self.name, flags | libc::O_CREAT, FILE_MODE)?;
-                if !sys::stat_fd(file.as_fd())?.is_file() {
+                let stat = sys::stat_fd(file.as_fd())?;
+                if !stat.is_file() {
                     return Err(not_a_regular_file());
                 }
-                return Ok(File::from(file));
+                return Ok((File::from(file), Some(stat)));
             }
             Err(e) => return Err(e),
         };
@@ -341,13 +352,14 @@ impl JailedPath {
             Some(libc::ENXIO) | Some(libc::ELOOP) => not_a_regular_file(),
             _ => e,
         })?;
-        if !sys::stat_fd(file.as_fd())?.same_file(&checked) {
+        let opened = sys::stat_fd(file.as_fd())?;
+        if !opened.same_file(&checked) {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 "the file changed while opening",
             ));
         }
-        Ok(File::from(file))
+        Ok((File::from(file), Some(opened)))
     }
 
     /// The directory this entry is in, held open, and the entry's name in it: an upload keeps

@@ -454,8 +454,8 @@ fn crlf_to_lf(input: &[u8], pending_cr: bool, out: &mut Vec<u8>) -> bool {
 /// Opens a file for download, with its size: must be a regular file (a FIFO or device is
 /// refused; the open is non-blocking, so a FIFO cannot hang the session first).
 pub fn open_for_download(path: &JailedPath) -> io::Result<(File, u64)> {
-    let (file, meta) = open_regular(path, Access::Read)?;
-    Ok((file, meta.len()))
+    let (file, stat) = open_regular(path, Access::Read)?;
+    Ok((file, stat.size))
 }
 
 /// Opens a file to write in place: REST+STOR (an existing file, resumed) and APPE (created if
@@ -473,16 +473,21 @@ pub fn open_in_place(path: &JailedPath, append: bool) -> io::Result<File> {
 
 /// Opens `path` for I/O, refusing anything but a regular file. A Unix socket cannot be opened
 /// at all (ENXIO): that too is "not a regular file", not a local error.
-fn open_regular(path: &JailedPath, access: Access) -> io::Result<(File, fs::Metadata)> {
-    let file = path.open(access).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENXIO) => not_a_regular_file(),
-        _ => e,
-    })?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
+fn open_regular(path: &JailedPath, access: Access) -> io::Result<(File, sys::FileStat)> {
+    let (file, stat) = path
+        .open_checked(access)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => not_a_regular_file(),
+            _ => e,
+        })?;
+    let stat = match stat {
+        Some(stat) => stat,
+        None => sys::stat_fd(file.as_fd())?,
+    };
+    if !stat.is_file() {
         return Err(not_a_regular_file());
     }
-    Ok((file, meta))
+    Ok((file, stat))
 }
 
 /// STOU: creates a new file in `dir` under a name no existing file has (`O_EXCL` makes the
