@@ -1,7 +1,7 @@
 //! The only code that moves file bytes: downloads, uploads, ASCII conversion and the atomic
 //! upload (a hidden temporary file renamed over the target only when the upload completed).
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -16,6 +16,7 @@ use crate::fs::jail::{
     not_a_regular_file, Access, JailedPath, OpenDir, MAX_DEPTH, RESERVED_PREFIX,
 };
 use crate::net::stream::Stream;
+use crate::os::dirents::{DirentKind, Dirents};
 use crate::os::splice::Pipe;
 use crate::os::sys;
 use crate::protocol::command::TransferType;
@@ -624,6 +625,10 @@ fn link_under_temporary_name(dir: &OpenDir, file: &File) -> io::Result<OsString>
 /// keep the sweep going for long.
 const SWEEP_MAX_ENTRIES: usize = 1_000_000;
 
+/// The getdents64 buffer of each directory level the sweep holds open: small, as up to
+/// MAX_DEPTH levels may be open at once.
+const SWEEP_DIRENTS: usize = 32 * 1024;
+
 /// Removes upload temporaries left by a server that was killed mid-upload: those whose pid is
 /// no longer a running process. Walks the served tree by descriptor from one opened at `root`
 /// (each directory opened below its parent with O_NOFOLLOW, entries removed with unlinkat), so
@@ -633,12 +638,13 @@ pub fn remove_stale_temporaries(root: &Path) -> usize {
     let Ok(root) = fs::File::open(root) else {
         return 0;
     };
-    let Ok(top) = sys::DirStream::open(root.as_fd()) else {
+    let Ok(top) = Dirents::open(root.as_fd(), SWEEP_DIRENTS) else {
         return 0;
     };
     drop(root);
     let mut removed = 0;
     let mut seen = 0;
+    let mut name = Vec::new();
     // Depth first, one open directory per level (the one being read at that depth): a wide
     // tree costs no descriptors, so sessions starting meanwhile do not run out of them. No
     // upload can lie deeper than a client path may go (the jail's MAX_DEPTH).
@@ -648,33 +654,41 @@ pub fn remove_stale_temporaries(root: &Path) -> usize {
         let Some(entries) = levels.last_mut() else {
             break;
         };
-        let Ok(Some((name, kind))) = entries.next_entry() else {
-            levels.pop();
-            continue;
+        let kind = match entries.next_entry() {
+            Ok(Some(entry)) => {
+                name.clear();
+                name.extend_from_slice(entry.name_bytes());
+                entry.kind
+            }
+            _ => {
+                levels.pop();
+                continue;
+            }
         };
         seen += 1;
         if seen > SWEEP_MAX_ENTRIES {
             break;
         }
+        let name = OsStr::from_bytes(&name);
         // The type from getdents spares a stat per entry; O_NOFOLLOW and the stat before
         // the unlink make sure of it.
         let is_dir = match kind {
-            sys::EntryType::Dir => true,
-            sys::EntryType::Unknown => sys::stat_at(entries.dir(), &name).is_ok_and(|m| m.is_dir()),
-            sys::EntryType::Symlink | sys::EntryType::Other => false,
+            DirentKind::Dir => true,
+            DirentKind::Unknown => sys::stat_at(entries.dir(), name).is_ok_and(|m| m.is_dir()),
+            DirentKind::File | DirentKind::Symlink | DirentKind::Special => false,
         };
         if is_dir {
             if room {
                 let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW;
-                let sub = sys::open_at(entries.dir(), &name, flags, 0)
-                    .and_then(|sub| sys::DirStream::open(sub.as_fd()));
+                let sub = sys::open_at(entries.dir(), name, flags, 0)
+                    .and_then(|sub| Dirents::open(sub.as_fd(), SWEEP_DIRENTS));
                 if let Ok(sub) = sub {
                     levels.push(sub);
                 }
             }
         } else if is_stale_temporary(name.as_bytes())
-            && sys::stat_at(entries.dir(), &name).is_ok_and(|m| m.is_file())
-            && sys::unlink_at(entries.dir(), &name, false).is_ok()
+            && sys::stat_at(entries.dir(), name).is_ok_and(|m| m.is_file())
+            && sys::unlink_at(entries.dir(), name, false).is_ok()
         {
             removed += 1;
         }

@@ -79,6 +79,11 @@ impl Dirents {
         })
     }
 
+    /// The directory being read, for `*at` calls on its entries.
+    pub fn dir(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
     /// The next entry other than `.` and `..`, in the order the file system gives them (the
     /// order readdir(3) gives too).
     pub fn next_entry(&mut self) -> io::Result<Option<Dirent<'_>>> {
